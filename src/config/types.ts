@@ -1,0 +1,86 @@
+/**
+ * The validated configuration, as the rest of the daemon sees it (defaults applied, env expanded).
+ * The YAML schema in schema.ts is the user-facing side of the same shape; keep the two in step.
+ */
+
+export interface InventoryEntry {
+  /** IP address, CIDR, or MAC address (aa:bb:cc:dd:ee:ff). */
+  match: string;
+  name: string;
+  type?: string;
+  site?: string;
+}
+
+export interface AppRule {
+  name: string;
+  /** IP protocol number or name (tcp, udp, icmp, ...); omitted = any. */
+  protocol?: number;
+  /** Single ports and ranges ("8000-8100"). */
+  ports: Array<number | [number, number]>;
+}
+
+export interface PeerNetwork {
+  /** CIDR */
+  match: string;
+  /** Label value used as `peer` for every address in the network. */
+  name: string;
+}
+
+export type RollupLabel =
+  | 'exporter'
+  | 'source'
+  | 'device'
+  | 'peer'
+  | 'direction'
+  | 'app'
+  | 'protocol'
+  | 'action'
+  | 'input_interface'
+  | 'output_interface'
+  | 'site'
+  | 'type'
+  | 'region'
+  | 'vpc'
+  | 'zone';
+
+export interface RollupDefinition {
+  /** Metric name prefix: `<name>_bytes_total`, `<name>_packets_total`, `<name>_flows_total`. */
+  name: string;
+  labels: RollupLabel[];
+  /** Hard cap on label sets (each label set yields one bytes, one packets and one flows series). */
+  budget: number;
+  /** Labels folded to "other" first, in order; default: the labels from last to first. */
+  fallback?: RollupLabel[];
+  help?: string;
+}
+
+export interface NetflowListenerSettings {
+  /** Socket receive buffer in bytes (SO_RCVBUF); the kernel caps it at net.core.rmem_max. */
+  receiveBufferBytes: number;
+  /** Sampling rate for exporters that never announce one. */
+  defaultSamplingRate: number;
+  /** Per-exporter sampling rate overrides, by exporter address. */
+  samplingRateOverrides: Record<string, number>;
+  /** Data records kept per exporter while waiting for their template. */
+  pendingRecordsPerExporter: number;
+}
+
+export interface FlowgaugeConfig {
+  listen: {
+    /** host:port for /metrics, /healthz, /readyz, /status; '' disables HTTP. */
+    http: string;
+    netflow: string[];
+    sflow: string[];
+  };
+  /** CIDRs of exporters allowed to send; empty = any. */
+  exporterAllowlist: string[];
+  netflow: NetflowListenerSettings;
+  localNetworks: string[];
+  inventory: InventoryEntry[];
+  /** Extra app rules, checked before the built-in catalogue. */
+  apps: AppRule[];
+  peerNetworks: PeerNetwork[];
+  rollups: RollupDefinition[];
+  stateDir: string;
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
+}
