@@ -1,0 +1,153 @@
+/**
+ * The daemon: UDP listeners -> pipeline -> rollups, served over HTTP; templates persisted in
+ * state_dir; graceful shutdown on SIGTERM/SIGINT (stop listeners, save state, close HTTP).
+ */
+import type { Logger } from 'pino';
+import type { FlowgaugeConfig } from './config/types.js';
+import { HttpServer } from './exporters/http-server.js';
+import { createSelfMetrics } from './exporters/self-metrics.js';
+import { FlowPipeline } from './pipeline.js';
+import { ExporterAllowlist, parseListenAddress, UdpListener } from './sources/udp-listener.js';
+import { StateFile } from './state/state-file.js';
+import { packageVersion } from './version.js';
+
+/** How often changed templates are written to state_dir. */
+const TEMPLATE_SAVE_INTERVAL_MS = 10_000;
+
+export interface RunningDaemon {
+  pipeline: FlowPipeline;
+  listeners: UdpListener[];
+  http: HttpServer | undefined;
+  /** Stops listeners, saves state and closes HTTP; resolves when done. */
+  stop(reason: string): Promise<void>;
+}
+
+/** Starts everything and returns a handle; used by runDaemon and by tests. */
+export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Promise<RunningDaemon> {
+  const startedAtMs = Date.now();
+  const version = packageVersion();
+  const pipeline = new FlowPipeline(config);
+  const templates = new StateFile<Record<string, unknown>>(config.stateDir, 'templates.json', 'flowgauge-templates');
+
+  const loaded = await templates.load();
+  if (loaded.corrupt) {
+    logger.warn({ file: templates.file, movedTo: loaded.corrupt.movedTo, reason: loaded.corrupt.reason }, 'template state file was corrupt; set aside, starting without saved templates');
+  }
+  if (loaded.data) {
+    const failed = pipeline.restoreTemplates(loaded.data, startedAtMs);
+    logger.info({ exporters: Object.keys(loaded.data).length - failed.length, failed }, 'restored NetFlow/IPFIX templates');
+  }
+
+  const allowlist = new ExporterAllowlist(config.exporterAllowlist);
+  const listeners: UdpListener[] = [];
+  const onDatagram = (msg: Buffer, from: string, nowMs: number): void => pipeline.handleDatagram(msg, from, nowMs);
+  const onRejected = (): void => pipeline.countNotAllowed();
+  for (const text of [...config.listen.netflow, ...config.listen.sflow]) {
+    listeners.push(
+      new UdpListener({
+        address: parseListenAddress(text),
+        receiveBufferBytes: config.netflow.receiveBufferBytes,
+        allowlist,
+        onDatagram,
+        onRejected,
+      }),
+    );
+  }
+
+  const selfMetrics = createSelfMetrics({ pipeline, listeners: () => listeners, lastRenderSeconds: () => 0 });
+  let ready = false;
+  let http: HttpServer | undefined;
+  if (config.listen.http) {
+    const { host, port } = parseListenAddress(config.listen.http);
+    http = new HttpServer({
+      host,
+      port,
+      pipeline,
+      selfMetrics,
+      listeners: () => listeners,
+      ready: () => ready,
+      version,
+      startedAtMs,
+    });
+    await http.start();
+    logger.info({ address: `${host}:${http.port}` }, 'serving /metrics, /status, /healthz, /readyz');
+  }
+
+  try {
+    for (const l of listeners) {
+      await l.start();
+      logger.info({ listener: l.label, receiveBufferBytes: l.receiveBufferBytes }, 'listening for flow exports');
+      if (l.receiveBufferBytes < config.netflow.receiveBufferBytes) {
+        logger.warn(
+          { listener: l.label, requested: config.netflow.receiveBufferBytes, granted: l.receiveBufferBytes },
+          'kernel granted a smaller UDP receive buffer than configured; raise net.core.rmem_max to avoid drops under bursts',
+        );
+      }
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.stop()));
+    await http?.stop();
+    throw err;
+  }
+  ready = true;
+
+  let savedGeneration = pipeline.templateGeneration;
+  const saveTemplates = async (): Promise<void> => {
+    if (pipeline.templateGeneration === savedGeneration) return;
+    const generation = pipeline.templateGeneration;
+    try {
+      await templates.save(pipeline.saveTemplates());
+      savedGeneration = generation;
+    } catch (err) {
+      logger.error({ err: (err as Error).message, file: templates.file }, 'cannot save template state');
+    }
+  };
+  const timer = setInterval(() => void saveTemplates(), TEMPLATE_SAVE_INTERVAL_MS);
+  timer.unref();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    pipeline,
+    listeners,
+    http,
+    stop(reason: string) {
+      stopping ??= (async () => {
+        logger.info({ reason }, 'shutting down');
+        ready = false;
+        clearInterval(timer);
+        await Promise.all(listeners.map((l) => l.stop()));
+        await saveTemplates();
+        await http?.stop();
+        logger.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Runs until SIGTERM or SIGINT; resolves with the exit code. */
+export async function runDaemon(config: FlowgaugeConfig, logger: Logger): Promise<number> {
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start');
+    return 2;
+  }
+  logger.info({ version: packageVersion() }, 'flowgauge started');
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      daemon.stop(signal).then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'error during shutdown');
+          resolve(2);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

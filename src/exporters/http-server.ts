@@ -1,0 +1,128 @@
+/**
+ * The HTTP side: /metrics (Prometheus text or OpenMetrics by content negotiation), /healthz, /readyz,
+ * /status (JSON) and a small index page. Only reads snapshots; never touches decoder state on write.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { FlowPipeline } from '../pipeline.js';
+import type { UdpListener } from '../sources/udp-listener.js';
+import { negotiateFormat, renderExposition } from './exposition.js';
+import type { SelfMetrics } from './self-metrics.js';
+import { buildStatus } from './status.js';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  pipeline: FlowPipeline;
+  selfMetrics: SelfMetrics;
+  listeners: () => UdpListener[];
+  ready: () => boolean;
+  version: string;
+  startedAtMs: number;
+}
+
+/** Renders what /metrics serves; also used by `flowgauge replay`. */
+export async function renderMetrics(
+  pipeline: FlowPipeline,
+  selfMetrics: SelfMetrics,
+  format: 'prometheus' | 'openmetrics',
+): Promise<string> {
+  const started = performance.now();
+  const snapshots = pipeline.rollups.snapshot();
+  const extra = format === 'openmetrics' ? await selfMetrics.openmetrics.metrics() : await selfMetrics.prometheus.metrics();
+  const text = renderExposition(snapshots, format, extra);
+  selfMetrics.observeRender((performance.now() - started) / 1000);
+  return text;
+}
+
+export class HttpServer {
+  private server: http.Server | undefined;
+  private readonly options: HttpServerOptions;
+  port = 0;
+
+  constructor(options: HttpServerOptions) {
+    this.options = options;
+  }
+
+  start(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+      });
+    });
+    // Bound slow or oversized clients: nothing here needs a request body.
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    server.maxHeadersCount = 100;
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) => reject(new Error(`cannot listen on http ${this.options.host}:${this.options.port}: ${err.message}`)));
+      server.listen(this.options.port, this.options.host, () => {
+        this.port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('method not allowed\n');
+      return;
+    }
+    switch (url.pathname) {
+      case '/metrics': {
+        const { format, contentType } = negotiateFormat(req.headers.accept);
+        const body = await renderMetrics(this.options.pipeline, this.options.selfMetrics, format);
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(req.method === 'HEAD' ? undefined : body);
+        return;
+      }
+      case '/healthz':
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('ok\n');
+        return;
+      case '/readyz': {
+        const ready = this.options.ready();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(ready ? 'ready\n' : 'starting\n');
+        return;
+      }
+      case '/status':
+      case '/api/v1/status': {
+        const status = buildStatus(this.options.pipeline, this.options.listeners(), this.options.version, this.options.startedAtMs);
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(status, null, 2));
+        return;
+      }
+      case '/':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(
+          `<!doctype html><html><head><title>flowgauge</title></head><body><h1>flowgauge ${escapeHtml(this.options.version)}</h1>` +
+            '<ul><li><a href="/metrics">/metrics</a></li><li><a href="/status">/status</a></li>' +
+            '<li><a href="/healthz">/healthz</a></li><li><a href="/readyz">/readyz</a></li></ul></body></html>\n',
+        );
+        return;
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('not found\n');
+    }
+  }
+
+  stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,191 @@
+/**
+ * The ingest pipeline shared by the daemon and `flowgauge replay`: one export datagram in, records
+ * decoded (protocol chosen from the header), enriched, and added to the rollups. Owns the per-exporter
+ * decoder state; sockets and files stay in the sources.
+ */
+import type { FlowgaugeConfig } from './config/types.js';
+import { decodeNetflowDatagram, type NetflowDecodeContext } from './decoders/netflow.js';
+import { NetflowExporterState } from './decoders/netflow-state.js';
+import {
+  decodeSflowDatagram,
+  isSflowDatagram,
+  type InterfaceCounters,
+  type SflowDecodeContext,
+} from './decoders/sflow.js';
+import { SflowAgentState } from './decoders/sflow-state.js';
+import { countError, createDecodeCounters, DecodeError, type DecodeCounters } from './decoders/types.js';
+import { Enricher } from './enrich/enricher.js';
+import type { FlowRecord } from './record.js';
+import { RollupEngine } from './rollup/rollup-engine.js';
+import { createFlowLabels, type FlowLabels } from './rollup/types.js';
+
+export type ExportProtocol = 'netflow5' | 'netflow9' | 'ipfix' | 'sflow' | 'unknown';
+
+/** What the pipeline knows about one exporter (one UDP source address). */
+export class ExporterEntry {
+  readonly address: string;
+  readonly counters: DecodeCounters = createDecodeCounters();
+  /** Datagrams seen per detected protocol. */
+  readonly datagramsByProtocol = new Map<ExportProtocol, number>();
+  netflow: NetflowExporterState | undefined;
+  sflow: SflowAgentState | undefined;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  lastProtocol: ExportProtocol = 'unknown';
+  readonly netflowCtx: NetflowDecodeContext;
+  readonly sflowCtx: SflowDecodeContext;
+
+  constructor(address: string, nowMs: number, defaultSamplingRate: number, samplingRateOverride: number | undefined) {
+    this.address = address;
+    this.firstSeenMs = nowMs;
+    this.lastSeenMs = nowMs;
+    this.netflowCtx = {
+      exporter: address,
+      nowMs,
+      state: undefined as unknown as NetflowExporterState,
+      counters: this.counters,
+      defaultSamplingRate,
+      samplingRateOverride,
+    };
+    this.sflowCtx = { exporter: address, nowMs, state: undefined as unknown as SflowAgentState, counters: this.counters };
+  }
+}
+
+export interface PipelineOptions {
+  /** Exporters tracked with their own state and self-metric labels; more are refused and counted. */
+  maxExporters?: number;
+  /** Called for sFlow counter samples (interface metrics). */
+  onInterfaceCounters?: (c: InterfaceCounters) => void;
+}
+
+export interface PipelineDropCounters {
+  /** Datagrams from exporters outside exporter_allowlist. */
+  notAllowed: number;
+  /** Datagrams from new exporters once maxExporters is reached. */
+  exporterLimit: number;
+  /** Datagrams rejected whole by a decoder (also counted per exporter by reason). */
+  decodeFailed: number;
+}
+
+export class FlowPipeline {
+  readonly rollups: RollupEngine;
+  readonly enricher: Enricher;
+  readonly exporters = new Map<string, ExporterEntry>();
+  readonly drops: PipelineDropCounters = { notAllowed: 0, exporterLimit: 0, decodeFailed: 0 };
+  private readonly labels: FlowLabels = createFlowLabels();
+  private readonly maxExporters: number;
+  private readonly config: FlowgaugeConfig;
+  private readonly onInterfaceCounters: ((c: InterfaceCounters) => void) | undefined;
+  private readonly sink = (r: FlowRecord): void => this.addRecord(r);
+  /** Bumped whenever a template is learned or withdrawn, so the state file is rewritten. */
+  templateGeneration = 0;
+
+  constructor(config: FlowgaugeConfig, options: PipelineOptions = {}) {
+    this.config = config;
+    this.rollups = new RollupEngine(config.rollups);
+    this.enricher = new Enricher(config);
+    this.maxExporters = options.maxExporters ?? 10_000;
+    this.onInterfaceCounters = options.onInterfaceCounters;
+  }
+
+  /** Decodes one export datagram. Never throws for bad input: failures are counted. */
+  handleDatagram(buf: Uint8Array, exporterAddress: string, nowMs: number): void {
+    let entry = this.exporters.get(exporterAddress);
+    if (entry === undefined) {
+      if (this.exporters.size >= this.maxExporters) {
+        this.drops.exporterLimit++;
+        return;
+      }
+      entry = this.createExporter(exporterAddress, nowMs);
+    }
+    entry.lastSeenMs = nowMs;
+    const protocol = detectProtocol(buf);
+    entry.lastProtocol = protocol;
+    entry.datagramsByProtocol.set(protocol, (entry.datagramsByProtocol.get(protocol) ?? 0) + 1);
+    const templatesBefore = entry.counters.templatesReceived + entry.counters.templatesWithdrawn;
+    try {
+      if (protocol === 'sflow') {
+        entry.sflow ??= new SflowAgentState();
+        entry.sflowCtx.state = entry.sflow;
+        entry.sflowCtx.nowMs = nowMs;
+        decodeSflowDatagram(buf, entry.sflowCtx, this.sink, this.onInterfaceCounters);
+      } else {
+        entry.netflow ??= this.newNetflowState();
+        entry.netflowCtx.state = entry.netflow;
+        entry.netflowCtx.nowMs = nowMs;
+        decodeNetflowDatagram(buf, entry.netflowCtx, this.sink);
+      }
+    } catch (err) {
+      this.drops.decodeFailed++;
+      if (err instanceof DecodeError) countError(entry.counters, err.reason);
+      else countError(entry.counters, 'unsupported');
+    }
+    if (entry.counters.templatesReceived + entry.counters.templatesWithdrawn !== templatesBefore) {
+      this.templateGeneration++;
+    }
+  }
+
+  /** Counts a datagram refused by the exporter allowlist. */
+  countNotAllowed(): void {
+    this.drops.notAllowed++;
+  }
+
+  private addRecord(r: FlowRecord): void {
+    const labels = this.labels;
+    this.enricher.enrich(r, labels);
+    const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
+    this.rollups.add(labels, r.bytes * rate, r.packets * rate, r.flows);
+  }
+
+  private createExporter(address: string, nowMs: number): ExporterEntry {
+    const nf = this.config.netflow;
+    const entry = new ExporterEntry(address, nowMs, nf.defaultSamplingRate, nf.samplingRateOverrides[address]);
+    this.exporters.set(address, entry);
+    return entry;
+  }
+
+  private newNetflowState(): NetflowExporterState {
+    return new NetflowExporterState({ maxPendingRecords: this.config.netflow.pendingRecordsPerExporter });
+  }
+
+  /** Templates of every exporter, for the state file. */
+  saveTemplates(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [address, entry] of this.exporters) {
+      if (entry.netflow) out[address] = entry.netflow.toJSON();
+    }
+    return out;
+  }
+
+  /** Restores templates saved by saveTemplates(); returns the exporters that could not be restored. */
+  restoreTemplates(saved: Record<string, unknown>, nowMs: number): string[] {
+    const failed: string[] = [];
+    for (const [address, data] of Object.entries(saved)) {
+      if (this.exporters.size >= this.maxExporters) break;
+      try {
+        const state = NetflowExporterState.fromJSON(data, {
+          maxPendingRecords: this.config.netflow.pendingRecordsPerExporter,
+        });
+        const entry = this.exporters.get(address) ?? this.createExporter(address, nowMs);
+        entry.netflow = state;
+      } catch {
+        failed.push(address);
+      }
+    }
+    return failed;
+  }
+}
+
+/**
+ * The protocol of an export datagram from its first bytes: sFlow starts with the 32-bit version 5;
+ * NetFlow v5/v9 and IPFIX with a 16-bit version 5, 9 or 10.
+ */
+export function detectProtocol(buf: Uint8Array): ExportProtocol {
+  if (buf.length >= 4 && isSflowDatagram(buf)) return 'sflow';
+  if (buf.length < 2) return 'unknown';
+  const v = (buf[0] << 8) | buf[1];
+  if (v === 5) return 'netflow5';
+  if (v === 9) return 'netflow9';
+  if (v === 10) return 'ipfix';
+  return 'unknown';
+}
