@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { corpusDatagrams, corpusOracle } from './helpers/corpus.js';
 import { sendDatagrams, startTestDaemon, waitFor } from './helpers/daemon.js';
 import { parseExposition, sumOf } from './helpers/exposition.js';
-import { assertMetricsMatch, EDGE_FILES, expectedFromOracle } from './replay-corpus.test.js';
+import { assertMetricsMatch, EDGE_FILES, expectedFromOracle } from './helpers/oracle-metrics.js';
 
 type TestDaemon = Awaited<ReturnType<typeof startTestDaemon>>;
 let running: TestDaemon[] = [];
