@@ -1,0 +1,73 @@
+/**
+ * All configured rollups over the same stream: each record is counted once in every family, so the
+ * sum over any rollup equals the sum over any other of the same traffic.
+ */
+import type { RollupDefinition } from '../config/types.js';
+import { RollupFamily, type RollupFamilyOptions } from './rollup-family.js';
+import type { RollupSnapshot, RollupStats } from './snapshot.js';
+import type { FlowLabels } from './types.js';
+
+/** The counter names a rollup puts into the exposition (samples and OpenMetrics family names). */
+export function rollupMetricNames(name: string): string[] {
+  const out: string[] = [];
+  for (const what of ['bytes', 'packets', 'flows']) {
+    out.push(`${name}_${what}`, `${name}_${what}_total`, `${name}_${what}_created`);
+  }
+  return out;
+}
+
+export class RollupEngine {
+  private readonly list: RollupFamily[];
+
+  constructor(defs: RollupDefinition[], options: RollupFamilyOptions | ((def: RollupDefinition) => RollupFamilyOptions) = {}) {
+    if (!Array.isArray(defs)) throw new Error('rollups must be a list of rollup definitions');
+    const byName = new Map<string, RollupDefinition>();
+    const byMetric = new Map<string, RollupDefinition>();
+    for (const def of defs) {
+      const prev = byName.get(def.name);
+      if (prev !== undefined) {
+        const differ = prev.labels.join(',') !== def.labels.join(',');
+        throw new Error(
+          `rollup "${def.name}" is defined twice` +
+            (differ ? ` with different labels (${prev.labels.join(', ')} vs ${def.labels.join(', ')})` : '') +
+            '; rollup names must be unique',
+        );
+      }
+      byName.set(def.name, def);
+      for (const metric of rollupMetricNames(def.name)) {
+        const other = byMetric.get(metric);
+        if (other !== undefined) {
+          const sameLabels = other.labels.join(',') === def.labels.join(',');
+          throw new Error(
+            `rollups "${other.name}" and "${def.name}" both produce metric "${metric}"` +
+              (sameLabels ? '' : ` with different labels (${other.labels.join(', ')} vs ${def.labels.join(', ')})`),
+          );
+        }
+        byMetric.set(metric, def);
+      }
+    }
+    this.list = defs.map((d) => new RollupFamily(d, typeof options === 'function' ? options(d) : options));
+  }
+
+  /** Count one record in every rollup. */
+  add(labels: FlowLabels, bytes: number, packets: number, flows: number): void {
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) list[i].add(labels, bytes, packets, flows);
+  }
+
+  families(): RollupFamily[] {
+    return this.list.slice();
+  }
+
+  family(name: string): RollupFamily | undefined {
+    return this.list.find((f) => f.name === name);
+  }
+
+  snapshot(): RollupSnapshot[] {
+    return this.list.map((f) => f.snapshot());
+  }
+
+  stats(): RollupStats[] {
+    return this.list.map((f) => f.stats());
+  }
+}
