@@ -1,0 +1,136 @@
+/**
+ * JSON Schema of the YAML config file (the user-facing, snake_case side of FlowgaugeConfig).
+ * It checks shape only: types, allowed keys, enums, numeric bounds. Checks the schema cannot
+ * express (addresses, CIDRs, port ranges, metric names, uniqueness across entries) live in load.ts.
+ * `additionalProperties: false` everywhere, so a typo such as `local_network` is an error, not a
+ * silently ignored key.
+ */
+import type { RollupLabel } from './types.js';
+
+export const ROLLUP_LABELS: readonly RollupLabel[] = [
+  'exporter',
+  'source',
+  'device',
+  'peer',
+  'direction',
+  'app',
+  'protocol',
+  'action',
+  'input_interface',
+  'output_interface',
+  'site',
+  'type',
+  'region',
+  'vpc',
+  'zone',
+];
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+/** Upper bound on a rollup budget: far above any sane setting, low enough to catch a stray digit. */
+export const MAX_ROLLUP_BUDGET = 1_000_000;
+
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'flowgauge configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Addresses to listen on, as host:port (IPv6 as [::]:port).',
+      properties: {
+        http: { type: 'string', description: '/metrics, /healthz, /readyz and status; "" disables HTTP.' },
+        netflow: { ...stringList, description: 'UDP listeners for NetFlow v5/v9 and IPFIX.' },
+        sflow: { ...stringList, description: 'UDP listeners for sFlow v5.' },
+      },
+    },
+    exporter_allowlist: { ...stringList, description: 'IPs or CIDRs allowed to send; empty = any.' },
+    netflow: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        receive_buffer_bytes: { type: 'integer', minimum: 0 },
+        default_sampling_rate: { type: 'integer', minimum: 1 },
+        sampling_rate_overrides: {
+          type: 'object',
+          description: 'Sampling rate per exporter address.',
+          additionalProperties: { type: 'integer', minimum: 1 },
+        },
+        pending_records_per_exporter: { type: 'integer', minimum: 0 },
+      },
+    },
+    local_networks: { ...stringList, description: 'CIDRs that hold devices; everything else is a peer.' },
+    inventory: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['match', 'name'],
+        properties: {
+          match: { type: 'string', description: 'IP address, CIDR or MAC address.' },
+          name: { type: 'string', minLength: 1 },
+          type: { type: 'string' },
+          site: { type: 'string' },
+        },
+      },
+    },
+    apps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'ports'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          protocol: { type: ['string', 'integer'], description: 'tcp, udp, ... or an IP protocol number.' },
+          ports: {
+            type: 'array',
+            minItems: 1,
+            items: { type: ['integer', 'string'], description: 'A port or a range "low-high".' },
+          },
+        },
+      },
+    },
+    peer_networks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['match', 'name'],
+        properties: {
+          match: { type: 'string', description: 'CIDR (or a single IP).' },
+          name: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+    rollups: {
+      type: 'array',
+      minItems: 1,
+      description: 'Replaces the default rollup families when given.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'labels', 'budget'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          labels: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ROLLUP_LABELS] } },
+          budget: { type: 'integer', minimum: 1, maximum: MAX_ROLLUP_BUDGET },
+          fallback: { type: 'array', uniqueItems: true, items: { enum: [...ROLLUP_LABELS] } },
+          help: { type: 'string' },
+        },
+      },
+    },
+    state_dir: { type: 'string', minLength: 1 },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        level: { enum: [...LOG_LEVELS] },
+      },
+    },
+  },
+} as const;

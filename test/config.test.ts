@@ -1,0 +1,526 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, defaultConfig } from '../src/config/defaults.js';
+import { ConfigError, ConfigLoadError, loadConfig, parseConfig } from '../src/config/load.js';
+import { DEFAULT_ROLLUPS } from '../src/rollup/defaults.js';
+
+const examplePath = fileURLToPath(new URL('../flowgauge.example.yaml', import.meta.url));
+
+/** Text from lines, so line numbers in assertions are easy to read off. */
+function lines(...ls: string[]): string {
+  return ls.join('\n') + '\n';
+}
+
+function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError[] {
+  const r = parseConfig(text, 'test.yaml', env);
+  expect(r.config).toBeUndefined();
+  return r.errors;
+}
+
+function only(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
+  const errors = errorsOf(text, env);
+  expect(errors.map(String)).toHaveLength(1);
+  return errors[0];
+}
+
+describe('defaults', () => {
+  it('loadConfig() without a path returns the embedded defaults', async () => {
+    const cfg = await loadConfig();
+    expect(cfg).toEqual(DEFAULT_CONFIG);
+    expect(cfg.listen).toEqual({
+      http: `0.0.0.0:${DEFAULT_HTTP_PORT}`,
+      netflow: ['0.0.0.0:2055', '0.0.0.0:4739'],
+      sflow: ['0.0.0.0:6343'],
+    });
+    expect(DEFAULT_HTTP_PORT).toBeGreaterThanOrEqual(9100);
+    expect(DEFAULT_HTTP_PORT).toBeLessThanOrEqual(9999);
+    expect(DEFAULT_HTTP_PORT).not.toBe(9943);
+    expect(cfg.localNetworks).toEqual([
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+      '100.64.0.0/10',
+      '169.254.0.0/16',
+      'fc00::/7',
+      'fe80::/10',
+    ]);
+    expect(cfg.rollups).toEqual(DEFAULT_ROLLUPS);
+    expect(cfg.rollups.map((r) => [r.name, r.labels, r.budget])).toEqual([
+      ['flow_exporter', ['exporter', 'source'], 500],
+      ['flow_device', ['device', 'direction'], 2000],
+      ['flow_app', ['device', 'app'], 4000],
+      ['flow_peer', ['device', 'peer'], 4000],
+    ]);
+    expect(cfg.netflow).toEqual({
+      receiveBufferBytes: 33554432,
+      defaultSamplingRate: 1,
+      samplingRateOverrides: {},
+      pendingRecordsPerExporter: 1024,
+    });
+    expect(cfg.stateDir).toBe('./state');
+    expect(cfg.log.level).toBe('info');
+  });
+
+  it('hands out copies: changing one does not touch DEFAULT_CONFIG', async () => {
+    const cfg = await loadConfig();
+    cfg.listen.netflow.push('0.0.0.0:9999');
+    cfg.rollups[0].budget = 1;
+    expect(DEFAULT_CONFIG.listen.netflow).toHaveLength(2);
+    expect(DEFAULT_CONFIG.rollups[0].budget).toBe(500);
+    expect(DEFAULT_ROLLUPS[0].budget).toBe(500);
+    expect(Object.isFrozen(DEFAULT_CONFIG.listen)).toBe(true);
+  });
+
+  it('an empty file and a comments-only file give the defaults', () => {
+    expect(parseConfig('', 'empty.yaml', {})).toEqual({ config: defaultConfig(), errors: [], envValues: [] });
+    expect(parseConfig('# nothing here\n', 'c.yaml', {}).config).toEqual(defaultConfig());
+  });
+
+  it('keys left out take their defaults; partial mappings merge key by key', () => {
+    const r = parseConfig(lines('listen:', '  http: "127.0.0.1:9000"', 'netflow:', '  default_sampling_rate: 10'), 'p.yaml', {});
+    expect(r.errors).toEqual([]);
+    expect(r.config!.listen).toEqual({ http: '127.0.0.1:9000', netflow: ['0.0.0.0:2055', '0.0.0.0:4739'], sflow: ['0.0.0.0:6343'] });
+    expect(r.config!.netflow.defaultSamplingRate).toBe(10);
+    expect(r.config!.netflow.receiveBufferBytes).toBe(33554432);
+    expect(r.config!.rollups).toEqual(DEFAULT_ROLLUPS);
+  });
+
+  it('a key with no value (only commented entries below it) takes its default', () => {
+    const r = parseConfig(lines('inventory:', '  # - { match: "10.0.0.1", name: "x" }', 'local_networks:'), 'n.yaml', {});
+    expect(r.errors).toEqual([]);
+    expect(r.config!.inventory).toEqual([]);
+    expect(r.config!.localNetworks).toEqual(DEFAULT_CONFIG.localNetworks);
+  });
+});
+
+describe('the example config', () => {
+  it('parses into the expected FlowgaugeConfig', async () => {
+    const cfg = await loadConfig(examplePath);
+    expect(cfg.listen).toEqual({ http: '0.0.0.0:9893', netflow: ['0.0.0.0:2055', '0.0.0.0:4739'], sflow: ['0.0.0.0:6343'] });
+    expect(cfg.exporterAllowlist).toEqual(['10.0.0.0/8', '192.0.2.0/24']);
+    expect(cfg.netflow).toEqual({
+      receiveBufferBytes: 33554432,
+      defaultSamplingRate: 1,
+      samplingRateOverrides: { '192.0.2.1': 100 },
+      pendingRecordsPerExporter: 1024,
+    });
+    expect(cfg.localNetworks).toEqual(['10.0.0.0/8', '192.168.0.0/16', 'fd00::/8']);
+    expect(cfg.inventory).toEqual([
+      { match: '192.168.1.20', name: 'thermostat-1', type: 'hvac', site: 'lab' },
+      { match: '192.168.2.0/24', name: 'camera-net', type: 'camera', site: 'lab' },
+      { match: 'aa:bb:cc:00:11:22', name: 'plc-7', type: 'plc', site: 'plant' },
+    ]);
+    expect(cfg.apps).toEqual([
+      { name: 'historian', protocol: 6, ports: [5450, [6000, 6010]] },
+      { name: 'modbus', protocol: 6, ports: [502] },
+    ]);
+    expect(cfg.peerNetworks).toEqual([{ match: '203.0.113.0/24', name: 'vendor-cloud' }]);
+    expect(cfg.rollups).toEqual([
+      { name: 'flow_exporter', labels: ['exporter', 'source'], budget: 500 },
+      { name: 'flow_device', labels: ['device', 'direction'], budget: 2000 },
+      { name: 'flow_app', labels: ['device', 'app'], budget: 4000 },
+      { name: 'flow_peer', labels: ['device', 'peer'], budget: 4000, fallback: ['peer', 'device'] },
+    ]);
+    expect(cfg.log.level).toBe('info');
+  });
+
+  it('takes state_dir from the environment when set, the default otherwise', () => {
+    const text = readFileSync(examplePath, 'utf8');
+    expect(parseConfig(text, 'ex', {}).config!.stateDir).toBe('./state');
+    expect(parseConfig(text, 'ex', { FLOWGAUGE_STATE_DIR: '/var/lib/flowgauge' }).config!.stateDir).toBe('/var/lib/flowgauge');
+  });
+});
+
+describe('normalization', () => {
+  it('MACs in any common form become lower-case colon form; protocols become numbers', () => {
+    const r = parseConfig(
+      lines(
+        'inventory:',
+        '  - { match: "AA-BB-CC-DD-EE-01", name: a }',
+        '  - { match: "aabb.ccdd.ee02", name: b }',
+        'apps:',
+        '  - { name: x, protocol: UDP, ports: ["53"] }',
+        '  - { name: y, protocol: 132, ports: [" 100 - 200 "] }',
+        '  - { name: z, ports: [1] }',
+      ),
+      'n.yaml',
+      {},
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.config!.inventory.map((e) => e.match)).toEqual(['aa:bb:cc:dd:ee:01', 'aa:bb:cc:dd:ee:02']);
+    expect(r.config!.apps).toEqual([
+      { name: 'x', protocol: 17, ports: [53] },
+      { name: 'y', protocol: 132, ports: [[100, 200]] },
+      { name: 'z', ports: [1] },
+    ]);
+  });
+
+  it('accepts IPv6 listeners, host names, an empty host and "" for http', () => {
+    const r = parseConfig(
+      lines('listen:', '  http: ""', '  netflow: ["[::]:2055", "localhost:4739", ":9995"]', '  sflow: ["[fe80::1]:6343"]'),
+      'l.yaml',
+      {},
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.config!.listen).toEqual({ http: '', netflow: ['[::]:2055', 'localhost:4739', ':9995'], sflow: ['[fe80::1]:6343'] });
+  });
+});
+
+describe('validation errors name the key, the line and the column', () => {
+  it('unknown key on line 7 -> error on line 7 with a suggestion', () => {
+    const e = only(
+      lines(
+        'listen:', //                       1
+        '  http: "0.0.0.0:9893"', //        2
+        'netflow:', //                      3
+        '  default_sampling_rate: 1', //    4
+        'inventory: []', //                 5
+        '# a comment', //                   6
+        'local_network: ["10.0.0.0/8"]', // 7
+      ),
+    );
+    expect(e).toMatchObject({ key: 'local_network', line: 7, column: 1 });
+    expect(e.message).toContain('unknown key "local_network"');
+    expect(e.message).toContain('did you mean "local_networks"?');
+    expect(e.toString()).toBe('test.yaml:7:1: local_network: unknown key "local_network"; did you mean "local_networks"?');
+  });
+
+  it('unknown nested key points at the key itself', () => {
+    const e = only(lines('netflow:', '  receive_buffer_bytes: 1', '  sampling_rate: 5'));
+    expect(e).toMatchObject({ key: 'netflow.sampling_rate', line: 3, column: 3 });
+    expect(e.message).toMatch(/^unknown key "sampling_rate"; /);
+  });
+
+  it('unknown key in a list entry without a close match lists the allowed keys', () => {
+    const e = only(lines('inventory:', '  - match: "10.0.0.1"', '    name: a', '    colour: red'));
+    expect(e).toMatchObject({ key: 'inventory[0].colour', line: 4, column: 5 });
+    expect(e.message).toBe('unknown key "colour"; allowed keys here: match, name, type, site');
+  });
+
+  it('bad listen address -> exact index, line and column, with the expected form', () => {
+    const e = only(lines('listen:', '  netflow:', '    - "0.0.0.0:2055"', '    - "0.0.0.0"'));
+    expect(e).toMatchObject({ key: 'listen.netflow[1]', line: 4, column: 7 });
+    expect(e.message).toBe('"0.0.0.0" has no port; expected host:port like "0.0.0.0:2055" (IPv6 as "[::]:2055")');
+  });
+
+  it('listen address problems: port range, unbracketed IPv6, bad host, bad bracket, duplicate', () => {
+    const errors = errorsOf(
+      lines(
+        'listen:', //                              1
+        '  http: "0.0.0.0:70000"', //              2
+        '  netflow: ["::2055", "bad_host!:2055"]', // 3
+        '  sflow:', //                             4
+        '    - "[10.0.0.1]:6343"', //              5
+        '    - "0.0.0.0:6343"', //                 6
+        '    - "0.0.0.0:6343"', //                 7
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['listen.http', 2, 9],
+      ['listen.netflow[0]', 3, 13],
+      ['listen.netflow[1]', 3, 23],
+      ['listen.sflow[0]', 5, 7],
+      ['listen.sflow[2]', 7, 7],
+    ]);
+    expect(errors[0].message).toContain('port 70000 is above 65535');
+    expect(errors[0].message).toContain('or "" to turn HTTP off');
+    expect(errors[1].message).toContain('"::2055" is an IPv6 address without a port, or an IPv6 host without brackets');
+    expect(errors[2].message).toContain('"bad_host!" is neither an IP address nor a host name');
+    expect(errors[3].message).toContain('"[10.0.0.1]" is not an IPv6 address');
+    expect(errors[4].message).toBe('"0.0.0.0:6343" is already used by listen.sflow[1]; each UDP listener needs its own address');
+  });
+
+  it('wrong types say what was expected and what was found', () => {
+    const errors = errorsOf(
+      lines(
+        'listen:', //                          1
+        '  netflow: "0.0.0.0:2055"', //        2
+        'netflow:', //                         3
+        '  receive_buffer_bytes: "lots"', //   4
+        '  default_sampling_rate: 0', //       5
+        '  pending_records_per_exporter: 1.5', // 6
+        'local_networks: 10.0.0.0/8', //       7
+        'state_dir: ""', //                    8
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['listen.netflow', 2, 12],
+      ['netflow.receive_buffer_bytes', 4, 25],
+      ['netflow.default_sampling_rate', 5, 26],
+      ['netflow.pending_records_per_exporter', 6, 33],
+      ['local_networks', 7, 17],
+      ['state_dir', 8, 12],
+    ]);
+    expect(errors[0].message).toBe('expected a list (like [a, b] or "- a" lines), got the string "0.0.0.0:2055"');
+    expect(errors[1].message).toBe('expected a whole number, got the string "lots"');
+    expect(errors[2].message).toBe('the number 0 is out of range; it must be >= 1');
+    expect(errors[3].message).toBe('expected a whole number, got the fraction 1.5');
+    expect(errors[5].message).toBe('must not be empty');
+  });
+
+  it('CIDRs and IPs: bad address, bad prefix, host bits set (with the fix), bad override key', () => {
+    const errors = errorsOf(
+      lines(
+        'exporter_allowlist: ["10.0.0.0/33"]', //   1
+        'local_networks:', //                       2
+        '  - "10.1.2.3/8"', //                      3
+        '  - "fd00::1/8"', //                       4
+        '  - "banana"', //                          5
+        'netflow:', //                              6
+        '  sampling_rate_overrides:', //            7
+        '    "192.0.2.1": 10', //                   8
+        '    "router-1": 10', //                    9
+        'peer_networks:', //                        10
+        '  - { match: "300.0.0.0/8", name: x }', // 11
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['exporter_allowlist[0]', 1, 22],
+      ['local_networks[0]', 3, 5],
+      ['local_networks[1]', 4, 5],
+      ['local_networks[2]', 5, 5],
+      ['netflow.sampling_rate_overrides["router-1"]', 9, 5],
+      ['peer_networks[0].match', 11, 14],
+    ]);
+    expect(errors[0].message).toBe('"10.0.0.0/33": prefix length must be 0-32 for IPv4');
+    expect(errors[1].message).toBe('"10.1.2.3/8" has host bits set; did you mean "10.0.0.0/8"?');
+    expect(errors[2].message).toBe('"fd00::1/8" has host bits set; did you mean "fd00::/8"?');
+    expect(errors[3].message).toContain('is not a CIDR; expected address/prefix like "10.0.0.0/8"');
+    expect(errors[4].message).toContain('"router-1" is not an exporter IP address');
+    expect(errors[5].message).toContain('"300.0.0.0/8" is not a CIDR');
+  });
+
+  it('inventory: bad match, missing name, duplicate device match', () => {
+    const errors = errorsOf(
+      lines(
+        'inventory:', //                                         1
+        '  - { match: "aa:bb:cc:dd:ee", name: short-mac }', //   2
+        '  - { match: "10.0.0.5" }', //                          3
+        '  - { match: "AA:BB:CC:DD:EE:FF", name: a }', //        4
+        '  - { match: "aa-bb-cc-dd-ee-ff", name: b }', //        5
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['inventory[0].match', 2, 14],
+      ['inventory[1]', 3, 5],
+      ['inventory[3].match', 5, 14],
+    ]);
+    expect(errors[0].message).toContain('is not an IP address, CIDR or MAC address');
+    expect(errors[1].message).toBe('missing required key "name"');
+    expect(errors[2].message).toBe('"aa-bb-cc-dd-ee-ff" is already matched by inventory[2]; each address, network or MAC can name one device');
+  });
+
+  it('apps: unknown protocol, bad ports and ranges', () => {
+    const errors = errorsOf(
+      lines(
+        'apps:', //                                                          1
+        '  - name: a', //                                                    2
+        '    protocol: tcpp', //                                             3
+        '    ports: [0, 80, "90-80", "http", 70000, "1-65536", true]', //    4
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['apps[0].protocol', 3, 15],
+      ['apps[0].ports[0]', 4, 13],
+      ['apps[0].ports[2]', 4, 20],
+      ['apps[0].ports[3]', 4, 29],
+      ['apps[0].ports[4]', 4, 37],
+      ['apps[0].ports[5]', 4, 44],
+      ['apps[0].ports[6]', 4, 55],
+    ]);
+    expect(errors[0].message).toMatch(/^unknown protocol "tcpp"; use icmp, igmp, tcp, udp/);
+    expect(errors[1].message).toBe('port 0 is out of range; expected a port 1-65535 or a range like "6000-6010"');
+    expect(errors[2].message).toBe('"90-80" runs backwards (90 > 80); expected a port 1-65535 or a range like "6000-6010"');
+    expect(errors[3].message).toContain('"http" is not a port or range');
+    expect(errors[6].message).toBe('expected a whole number or a string, got boolean true');
+  });
+
+  it('rollups: bad metric name, reserved prefix and suffix, unknown label, duplicate name, fallback outside labels', () => {
+    const errors = errorsOf(
+      lines(
+        'rollups:', //                                                                  1
+        '  - { name: "9flows", labels: [device], budget: 10 }', //                      2
+        '  - { name: flowgauge_x, labels: [device], budget: 10 }', //                   3
+        '  - { name: flow_dev_total, labels: [device], budget: 10 }', //                4
+        '  - { name: flow_peer, labels: [device, peers], budget: 10 }', //              5
+        '  - { name: flow_peer, labels: [device, peer], budget: 0, fallback: [app] }', // 6
+        '  - { name: flow_x, labels: [device, device], budget: 10 }', //                7
+        '  - { name: "flow:x", labels: [], budget: 10 }', //                            8
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['rollups[0].name', 2, 13],
+      ['rollups[1].name', 3, 13],
+      ['rollups[2].name', 4, 13],
+      ['rollups[3].labels[1]', 5, 41],
+      ['rollups[4].name', 6, 13],
+      ['rollups[4].budget', 6, 56],
+      ['rollups[4].fallback[0]', 6, 70],
+      ['rollups[5].labels', 7, 29],
+      ['rollups[6].name', 8, 13],
+      ['rollups[6].labels', 8, 31],
+    ]);
+    expect(errors[0].message).toContain('"9flows" is not a valid Prometheus metric name prefix');
+    expect(errors[1].message).toContain('the flowgauge_ prefix is reserved');
+    expect(errors[2].message).toContain('ends in a suffix flowgauge appends itself');
+    expect(errors[3].message).toMatch(/^the string "peers" is not allowed; did you mean "peer"\? use one of: exporter, source, device/);
+    expect(errors[4].message).toBe('rollup name "flow_peer" is already used by rollups[3]; rollup names must be unique');
+    expect(errors[5].message).toBe('the number 0 is out of range; it must be >= 1');
+    expect(errors[6].message).toContain('"app" is not one of this rollup\'s labels (device, peer)');
+    expect(errors[7].message).toBe('lists the same value twice (entries 0 and 1); keep one');
+    expect(errors[8].message).toContain('"flow:x" is not a valid Prometheus metric name prefix');
+    expect(errors[9].message).toBe('must have at least 1 entry');
+  });
+
+  it('an empty rollups list says how to get the defaults', () => {
+    const e = only('rollups: []\n');
+    expect(e).toMatchObject({ key: 'rollups', line: 1, column: 10 });
+    expect(e.message).toContain('leave "rollups" out to use the default families');
+  });
+
+  it('log level: unknown value with a suggestion', () => {
+    const e = only(lines('log:', '  level: warning'));
+    expect(e).toMatchObject({ key: 'log.level', line: 2, column: 10 });
+    expect(e.message).toBe('the string "warning" is not allowed; did you mean "warn"? use one of: trace, debug, info, warn, error, fatal');
+  });
+
+  it('reports every error in one go, sorted by position', () => {
+    const errors = errorsOf(
+      lines(
+        'listen:', //                        1
+        '  http: "nope"', //                 2
+        '  udp: []', //                      3
+        'local_networks: ["10.0.0.0/40"]', // 4
+        'rollups:', //                       5
+        '  - { name: a, labels: [x], budget: 1 }', // 6
+        'state_dri: ./state', //             7
+      ),
+    );
+    expect(errors.map((e) => `${e.line}:${e.column} ${e.key}`)).toEqual([
+      '2:9 listen.http',
+      '3:3 listen.udp',
+      '4:18 local_networks[0]',
+      '6:25 rollups[0].labels[0]',
+      '7:1 state_dri',
+    ]);
+    expect(errors[4].message).toContain('did you mean "state_dir"?');
+  });
+
+  it('the top level must be a mapping', () => {
+    const e = only('- listen\n- netflow\n');
+    expect(e).toMatchObject({ key: '(top level)', line: 1, column: 1 });
+    expect(e.message).toContain('must be a mapping');
+  });
+});
+
+describe('YAML syntax errors give line and column', () => {
+  it('bad indentation', () => {
+    const e = only(lines('listen:', '  http: "0.0.0.0:1"', ' netflow: []'));
+    expect(e).toMatchObject({ key: '(yaml)', line: 3, column: 1 });
+    expect(e.message).toBe('YAML syntax: All mapping items must start at the same column');
+    expect(e.toString()).toBe('test.yaml:3:1: (yaml): YAML syntax: All mapping items must start at the same column');
+  });
+
+  it('unclosed flow sequence', () => {
+    const e = errorsOf(lines('state_dir: x', 'local_networks: ["10.0.0.0/8"', 'log: { level: info }'))[0];
+    expect(e).toMatchObject({ key: '(yaml)', line: 3, column: 1 });
+    expect(e.message).toContain('must be sufficiently indented and end with a ]');
+  });
+
+  it('duplicate keys', () => {
+    const e = only(lines('state_dir: a', 'log: { level: info }', 'state_dir: b'));
+    expect(e).toMatchObject({ key: '(yaml)', line: 3, column: 1 });
+    expect(e.message).toBe('YAML syntax: Map keys must be unique');
+  });
+});
+
+describe('environment variables', () => {
+  it('expands ${NAME} and ${NAME:-default} in string values, $$ is a literal $', () => {
+    const r = parseConfig(
+      lines(
+        'listen:',
+        '  http: "${BIND:-0.0.0.0}:${HTTP_PORT}"',
+        'state_dir: "${STATE_ROOT}/flowgauge"',
+        'inventory:',
+        '  - { match: "${DEV_IP}", name: "cost$$center-${SITE:-x}" }',
+      ),
+      'env.yaml',
+      { HTTP_PORT: '9000', STATE_ROOT: '/srv/data', DEV_IP: '10.1.1.1', SITE: '' },
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.config!.listen.http).toBe('0.0.0.0:9000');
+    expect(r.config!.stateDir).toBe('/srv/data/flowgauge');
+    expect(r.config!.inventory).toEqual([{ match: '10.1.1.1', name: 'cost$center-x' }]);
+    expect(r.envValues).toEqual(expect.arrayContaining(['9000', '/srv/data', '/srv/data/flowgauge', '10.1.1.1']));
+  });
+
+  it('expanded values are validated like literal ones, at the line of the reference', () => {
+    const e = only(lines('listen:', '  netflow: ["${NF_ADDR}"]'), { NF_ADDR: 'not-an-address' });
+    expect(e).toMatchObject({ key: 'listen.netflow[0]', line: 2, column: 13 });
+    expect(e.message).toContain('is not host:port');
+  });
+
+  it('an unset variable without a default is an error naming the key and the variable', () => {
+    const errors = errorsOf(
+      lines('state_dir: "${AZURE_STORAGE_KEY}"', 'inventory:', '  - { match: "10.0.0.1", name: "${DEVICE_NAME}" }'),
+      {},
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['state_dir', 1, 12],
+      ['inventory[0].name', 3, 32],
+    ]);
+    expect(errors[0].message).toBe('environment variable AZURE_STORAGE_KEY is not set; set it, or give a default with ${AZURE_STORAGE_KEY:-value}');
+    expect(errors[1].message).toContain('DEVICE_NAME is not set');
+  });
+
+  it('a set-but-empty variable without a default expands to ""', () => {
+    const r = parseConfig('listen: { http: "${HTTP_ADDR}" }\n', 'e.yaml', { HTTP_ADDR: '' });
+    expect(r.errors).toEqual([]);
+    expect(r.config!.listen.http).toBe('');
+  });
+
+  it('malformed references are errors', () => {
+    const errors = errorsOf(lines('state_dir: "${1BAD}"', 'log: { level: "${LEVEL" }'), {});
+    expect(errors.map((e) => [e.key, e.line])).toEqual([
+      ['state_dir', 1],
+      ['log.level', 2],
+    ]);
+    expect(errors[0].message).toContain('"${1BAD}" is not a valid variable reference');
+    expect(errors[1].message).toContain('unterminated "${"');
+  });
+
+  it('keys are not expanded, and YAML structure cannot be injected through a variable', () => {
+    const r = parseConfig('state_dir: "${EVIL}"\n', 'e.yaml', { EVIL: 'x\nlog: { level: trace }' });
+    expect(r.errors).toEqual([]);
+    expect(r.config!.stateDir).toBe('x\nlog: { level: trace }');
+    expect(r.config!.log.level).toBe('info');
+  });
+});
+
+describe('loadConfig from files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowgauge-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('throws ConfigLoadError carrying every error, with the file name', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, lines('listen:', '  htp: ":1"', 'rollups: []'));
+    const err = await loadConfig(file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigLoadError);
+    const { errors } = err as ConfigLoadError;
+    expect(errors.map(String)).toEqual([
+      `${file}:2:3: listen.htp: unknown key "htp"; did you mean "http"?`,
+      `${file}:3:10: rollups: must name at least one rollup; leave "rollups" out to use the default families`,
+    ]);
+  });
+
+  it('a missing file is a ConfigLoadError, not a crash', async () => {
+    const file = join(dir, 'absent.yaml');
+    const err = (await loadConfig(file).catch((e: unknown) => e)) as ConfigLoadError;
+    expect(err).toBeInstanceOf(ConfigLoadError);
+    expect(err.errors[0].toString()).toBe(`${file}: (file): cannot read the config file: no such file`);
+  });
+});
