@@ -69,18 +69,18 @@ function formatValue(v: number): string {
   return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
 }
 
-/** Drops `# EOF` lines and makes the text end in a line feed (or be empty). */
+/**
+ * Drops `# EOF` lines and blank lines (prom-client separates text-format families with blank lines,
+ * which OpenMetrics forbids) and makes the text end in a line feed, or be empty.
+ */
 function normalizeExtra(extra: string): string {
   if (extra === '') return '';
-  let text = extra;
-  if (text.includes(EOF_LINE)) {
-    text = text
-      .split('\n')
-      .filter((line) => line.trimEnd() !== EOF_LINE)
-      .join('\n');
+  let text = '';
+  for (const line of extra.split('\n')) {
+    if (line.trim() === '' || line.trimEnd() === EOF_LINE) continue;
+    text += line + '\n';
   }
-  text = text.replace(/\n+$/, '');
-  return text === '' ? '' : text + '\n';
+  return text;
 }
 
 /**
