@@ -399,7 +399,9 @@ function closest(word: string, allowed: string[]): string | undefined {
       best = a;
     }
   }
-  if (best !== undefined && bestDist <= Math.max(2, Math.floor(word.length / 3))) return best;
+  // Short words are close to many others by chance: allow fewer edits for them.
+  const maxDist = word.length <= 4 ? 1 : word.length <= 8 ? 2 : 3;
+  if (best !== undefined && bestDist <= maxDist) return best;
   // "warning" for "warn", "local_networks_v4" for "local_networks": one is a prefix of the other.
   const w = word.toLowerCase();
   return allowed.find((a) => a.length >= 3 && w.length >= 3 && (w.startsWith(a.toLowerCase()) || a.toLowerCase().startsWith(w)));
