@@ -33,6 +33,8 @@ export interface RollupFamilyOptions {
   partialReserveShare?: number;
 }
 
+// Module-local copy: the fold path reads it per overflowing record.
+const FOLDED = OTHER;
 const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const KNOWN_LABELS: ReadonlySet<string> = new Set(Object.keys(createFlowLabels()));
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
@@ -269,7 +271,7 @@ export class RollupFamily {
     this.foldedRecords++;
     this.foldedBytes += bytes;
     while (level < n) {
-      s[this.foldPositions[level]] = OTHER;
+      s[this.foldPositions[level]] = FOLDED;
       // Labels further down the order may already read "other": skip those levels.
       level = this.levelOf(s, level + 1);
       slot = this.lookup(s);
@@ -284,7 +286,7 @@ export class RollupFamily {
   /** Fold level of a label set: how many labels, in fold order, read `other` from the start. */
   private levelOf(values: readonly string[], from: number): number {
     let k = from;
-    while (k < this.n && values[this.foldPositions[k]] === OTHER) k++;
+    while (k < this.n && values[this.foldPositions[k]] === FOLDED) k++;
     return k;
   }
 
