@@ -23,7 +23,8 @@ export interface SelfMetrics {
 
 export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics = true): SelfMetrics {
   const prometheus = new client.Registry();
-  const openmetrics = new client.Registry(client.Registry.OPENMETRICS_CONTENT_TYPE);
+  const openmetrics = new client.Registry<client.OpenMetricsContentType>();
+  openmetrics.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE);
   const registers = [prometheus, openmetrics];
   const { pipeline } = src;
 
