@@ -159,6 +159,16 @@ describe('normalization', () => {
     ]);
   });
 
+  it('sampling rate overrides are keyed by the canonical address text', () => {
+    const r = parseConfig(
+      lines('netflow:', '  sampling_rate_overrides:', '    "2001:DB8:0:0::1": 64', '    "192.0.2.1": 100'),
+      'o.yaml',
+      {},
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.config!.netflow.samplingRateOverrides).toEqual({ '2001:db8::1': 64, '192.0.2.1': 100 });
+  });
+
   it('accepts IPv6 listeners, host names, an empty host and "" for http', () => {
     const r = parseConfig(
       lines('listen:', '  http: ""', '  netflow: ["[::]:2055", "localhost:4739", ":9995"]', '  sflow: ["[fe80::1]:6343"]'),

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { registerSecretValues } from '../log.js';
-import { parseAddress } from '../util/address.js';
+import { formatAddress, parseAddress } from '../util/address.js';
 import { defaultConfig } from './defaults.js';
 import { configSchema, LOG_LEVELS, ROLLUP_LABELS } from './schema.js';
 import type { AppRule, FlowgaugeConfig, InventoryEntry, PeerNetwork, RollupDefinition, RollupLabel } from './types.js';
@@ -693,7 +693,13 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     const n = r.netflow;
     if (n.receive_buffer_bytes !== undefined) cfg.netflow.receiveBufferBytes = n.receive_buffer_bytes;
     if (n.default_sampling_rate !== undefined) cfg.netflow.defaultSamplingRate = n.default_sampling_rate;
-    if (n.sampling_rate_overrides) cfg.netflow.samplingRateOverrides = { ...n.sampling_rate_overrides };
+    if (n.sampling_rate_overrides) {
+      // Keyed the way the pipeline prints exporter addresses, so "2001:DB8::1" finds 2001:db8::1.
+      const out: Record<string, number> = {};
+      const buf = new Uint8Array(16);
+      for (const [addr, rate] of Object.entries(n.sampling_rate_overrides)) out[formatAddress(parseAddress(addr, buf), buf)] = rate;
+      cfg.netflow.samplingRateOverrides = out;
+    }
     if (n.pending_records_per_exporter !== undefined) cfg.netflow.pendingRecordsPerExporter = n.pending_records_per_exporter;
   }
   if (r.local_networks) cfg.localNetworks = r.local_networks;
