@@ -67,6 +67,8 @@ export interface SflowAgentStats {
 }
 
 const TWO_POW_31 = 0x80000000;
+/** How far back a late datagram's uptime may be before it means a restart. */
+const UPTIME_SLACK_MS = 60_000;
 /** A forward jump larger than this is taken for a reset, not for millions of lost datagrams. */
 const MAX_GAP = 0x1000000;
 
@@ -185,18 +187,21 @@ export class SflowAgentState {
     }
     const ahead = (sequence - a.lastSequence) >>> 0;
     if (ahead === 0) return 0; // duplicate
-    // Uptime going backwards means the agent restarted and its sequence starts over.
-    const restarted = uptimeMs < a.lastUptimeMs;
-    if (!restarted && ahead < TWO_POW_31) {
-      if (ahead <= MAX_GAP) {
-        const gap = ahead - 1;
-        a.sequenceGapDatagrams += gap;
-        a.lastSequence = sequence;
-        a.lastUptimeMs = uptimeMs;
-        return gap;
+    // Uptime falling well below the last one means the agent restarted and its sequence starts over;
+    // a late datagram is older too, but only by the time it spent in flight.
+    const restarted = uptimeMs + UPTIME_SLACK_MS < a.lastUptimeMs;
+    if (!restarted) {
+      if (ahead < TWO_POW_31) {
+        if (ahead <= MAX_GAP) {
+          const gap = ahead - 1;
+          a.sequenceGapDatagrams += gap;
+          a.lastSequence = sequence;
+          a.lastUptimeMs = uptimeMs;
+          return gap;
+        }
+      } else if (((a.lastSequence - sequence) >>> 0) <= this.reorderWindow) {
+        return 0; // late datagram: already counted as missing when the sequence jumped past it
       }
-    } else if (!restarted && ((a.lastSequence - sequence) >>> 0) <= this.reorderWindow) {
-      return 0; // late datagram: already counted as missing when the sequence jumped past it
     }
     a.restarts++;
     a.lastSequence = sequence;
