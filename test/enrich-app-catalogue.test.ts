@@ -117,6 +117,7 @@ describe('AppCatalogue user rules', () => {
     { name: 'later-loses', protocol: TCP, ports: [9005] },
     { name: 'tunnel', protocol: 47, ports: [] },
     { name: 'all-sctp', protocol: 132, ports: [] },
+    { name: 'vpn', protocol: 50, ports: [1] }, // ESP has no ports: the rule names all of ESP
   ]);
 
   it('win over the built-in catalogue, earlier rules over later ones', () => {
@@ -127,6 +128,8 @@ describe('AppCatalogue user rules', () => {
     expect(cat.lookup(UDP, EPHEMERAL, 9011)).toBe('udp-other');
     expect(cat.lookup(47, 0, 0)).toBe('tunnel');
     expect(cat.lookup(132, 1, 2)).toBe('all-sctp');
+    expect(cat.lookup(50, 0, 0)).toBe('vpn');
+    expect(cat.lookup(51, 0, 0)).toBe('ah');
     // A user port on either end beats a built-in port on the other.
     expect(cat.lookup(TCP, 9001, 443)).toBe('scada');
   });
@@ -138,7 +141,6 @@ describe('AppCatalogue user rules', () => {
       [{ name: 'x', ports: [[10, 5]] }, /reversed/],
       [{ name: 'x', ports: [1.5] }, /port 1.5/],
       [{ name: 'x', protocol: 300, ports: [1] }, /protocol 300/],
-      [{ name: 'x', protocol: 1, ports: [8] }, /tcp, udp and sctp only/],
       [{ name: 'x', ports: [] }, /needs ports, a protocol/],
     ];
     for (const [rule, msg] of bad) {

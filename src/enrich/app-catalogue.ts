@@ -7,7 +7,8 @@
  *
  * Precedence, first hit wins:
  *  1. the name the exporter gave the flow (IPFIX applicationName, NBAR, nProbe L7), sanitized;
- *  2. the user's port rules (`apps:`), then the user's protocol-wide rules (no ports);
+ *  2. the user's port rules (`apps:`), then the user's protocol-wide rules (a rule without ports,
+ *     or for a protocol that has no ports, like icmp, gre or esp: its ports are not looked at);
  *  3. the built-in catalogue below;
  *  4. icmp / icmpv6 / the protocol's name / "proto-N"; "tcp-other", "udp-other", "sctp".
  * Within a port table, when both ports of a flow are listed the lower one wins: service ports
@@ -233,24 +234,23 @@ export class AppCatalogue {
       throw new AppRuleError(index, name, `protocol ${String(protocol)} is not an IP protocol number 0-255`);
     }
     const ports = Array.isArray(rule.ports) ? rule.ports : [];
-    const id = this.intern(name);
-    if (ports.length === 0) {
-      if (protocol === undefined) throw new AppRuleError(index, name, 'needs ports, a protocol, or both');
-      // Earlier rules win, as for ports.
-      if (this.userProtocols[protocol] === 0) this.userProtocols[protocol] = id;
-      return;
-    }
-    let targets: number[];
-    if (protocol === undefined) targets = [0, 1, 2];
-    else {
-      const pi = portProtocolIndex(protocol);
-      if (pi < 0) throw new AppRuleError(index, name, `ports apply to tcp, udp and sctp only, not to protocol ${protocol}`);
-      targets = [pi];
-    }
+    if (ports.length === 0 && protocol === undefined) throw new AppRuleError(index, name, 'needs ports, a protocol, or both');
+    const ranges: Array<[number, number]> = [];
     for (const p of ports) {
       const [lo, hi] = Array.isArray(p) ? p : [p, p];
       if (!isPort(lo) || !isPort(hi)) throw new AppRuleError(index, name, `port ${JSON.stringify(p)} is not a port number 0-65535`);
       if (lo > hi) throw new AppRuleError(index, name, `port range ${lo}-${hi} is reversed`);
+      ranges.push([lo, hi]);
+    }
+    const id = this.intern(name);
+    // No ports, or a protocol without ports (icmp, gre, esp...): the rule names the whole
+    // protocol. Earlier rules win, as for ports.
+    if (protocol !== undefined && (ranges.length === 0 || portProtocolIndex(protocol) < 0)) {
+      if (this.userProtocols[protocol] === 0) this.userProtocols[protocol] = id;
+      return;
+    }
+    const targets = protocol === undefined ? [0, 1, 2] : [portProtocolIndex(protocol)];
+    for (const [lo, hi] of ranges) {
       for (const t of targets) {
         const table = (this.userPorts[t] ??= new Uint16Array(65536));
         for (let port = lo; port <= hi; port++) if (table[port] === 0) table[port] = id;

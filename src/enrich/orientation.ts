@@ -21,16 +21,8 @@
 import { Direction, type SourceKind } from '../record.js';
 import { PrefixTable, InvalidCidrError } from './prefix-table.js';
 
-/** RFC 1918, RFC 6598 (CGNAT), IPv4 link-local, ULA (RFC 4193), IPv6 link-local. */
-export const DEFAULT_LOCAL_NETWORKS: readonly string[] = [
-  '10.0.0.0/8',
-  '172.16.0.0/12',
-  '192.168.0.0/16',
-  '100.64.0.0/10',
-  '169.254.0.0/16',
-  'fc00::/7',
-  'fe80::/10',
-];
+/** The default local networks live with the other config defaults; re-exported for callers here. */
+export { DEFAULT_LOCAL_NETWORKS } from '../config/defaults.js';
 
 export const Orientation = {
   /** No addresses on the record. */
