@@ -134,7 +134,6 @@ export async function runDaemon(config: FlowgaugeConfig, logger: Logger): Promis
     logger.fatal({ err: (err as Error).message }, 'cannot start');
     return 2;
   }
-  logger.info({ version: packageVersion() }, 'flowgauge started');
   return new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', onSignal);
@@ -149,5 +148,8 @@ export async function runDaemon(config: FlowgaugeConfig, logger: Logger): Promis
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Logged only once the handlers are in place: a supervisor that signals as soon as it sees
+    // this line must get a graceful stop, not the default kill.
+    logger.info({ version: packageVersion() }, 'flowgauge started');
   });
 }
