@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -149,8 +149,8 @@ describe('through bin/flowgauge.js', () => {
   // The bin runs the compiled dist/cli.js; build it when it is missing or older than the sources.
   beforeAll(() => {
     const dist = join(root, 'dist', 'cli.js');
-    const sources = ['src/cli.ts', 'src/log.ts', 'src/version.ts', 'src/config/load.ts', 'src/config/defaults.ts', 'src/config/schema.ts'];
-    const stale = !existsSync(dist) || sources.some((s) => statSync(join(root, s)).mtimeMs > statSync(dist).mtimeMs);
+    const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    const stale = !existsSync(dist) || sources.some((s) => statSync(join(root, 'src', s)).mtimeMs > statSync(dist).mtimeMs);
     if (stale) {
       try {
         execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], { stdio: 'pipe' });
@@ -176,4 +176,47 @@ describe('through bin/flowgauge.js', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`${bad}:2:11: listen.sflow[0]: port 99999 is above 65535; expected host:port like "0.0.0.0:2055" (IPv6 as "[::]:2055")\n`);
   });
+
+  it('runs the daemon from a config file, logs JSON on stderr only, and exits 0 on SIGTERM', async () => {
+    const cfg = file(
+      'daemon.yaml',
+      [
+        'listen:',
+        '  http: "127.0.0.1:0"',
+        '  netflow: ["127.0.0.1:0"]',
+        '  sflow: ["127.0.0.1:0"]',
+        `state_dir: ${JSON.stringify(join(dir, 'state'))}`,
+        'log: { level: info }',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [join(root, 'bin', 'flowgauge.js'), '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`daemon did not start; stderr:\n${stderr}`)), 20_000);
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes('"flowgauge started"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', () => {
+        clearTimeout(timer);
+        reject(new Error(`daemon exited early; stderr:\n${stderr}`));
+      });
+    });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toBe('');
+    const records = stderr
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: string; msg: string; name: string });
+    expect(records.every((r) => r.name === 'flowgauge' && typeof r.level === 'string')).toBe(true);
+    expect(records.map((r) => r.msg)).toContain('flowgauge started');
+  }, 60_000);
 });

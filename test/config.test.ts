@@ -244,6 +244,11 @@ describe('validation errors name the key, the line and the column', () => {
     expect(errors[4].message).toBe('"0.0.0.0:6343" is already used by listen.sflow[1]; each UDP listener needs its own address');
   });
 
+  it('port 0 (kernel-chosen) listeners may repeat', () => {
+    const r = parseConfig('listen: { netflow: ["127.0.0.1:0"], sflow: ["127.0.0.1:0"] }\n', 'z.yaml', {});
+    expect(r.errors).toEqual([]);
+  });
+
   it('wrong types say what was expected and what was found', () => {
     const errors = errorsOf(
       lines(

@@ -562,6 +562,7 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
           ctx.errorAt(['listen', kind, i], msg);
           return;
         }
+        if (addr.endsWith(':0')) return; // port 0: the kernel picks a distinct port for each
         const prev = udpSeen.get(addr);
         if (prev) ctx.errorAt(['listen', kind, i], `"${addr}" is already used by ${prev}; each UDP listener needs its own address`);
         else udpSeen.set(addr, formatPath(['listen', kind, i]));
