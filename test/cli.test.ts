@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli.js';
 import { DEFAULT_HTTP_PORT } from '../src/config/defaults.js';
+import { corpusOracle, corpusPath } from './helpers/corpus.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -142,6 +143,37 @@ describe('usage', () => {
     const replay2 = await run('--config', bad, 'replay', 'x.pcap');
     expect(replay2.code).toBe(1);
     expect(replay2.stderr).toContain(`${bad}:1:15: log.level`);
+  });
+});
+
+describe('replay', () => {
+  /** Sum of one metric's samples in exposition text. */
+  function total(text: string, metric: string): number {
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${metric}{`) || line.startsWith(`${metric} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  }
+
+  it('prints the metrics of a capture on stdout, matching the oracle totals', async () => {
+    const oracle = corpusOracle('edge/pmacctd-nfprobe-v5.json');
+    const r = await run('replay', corpusPath('edge/pmacctd-nfprobe-v5.pcap'));
+    expect(r.code).toBe(0);
+    expect(total(r.stdout, 'flow_exporter_bytes_total')).toBe(oracle.totals.bytes);
+    expect(total(r.stdout, 'flow_exporter_packets_total')).toBe(oracle.totals.packets);
+    expect(total(r.stdout, 'flow_exporter_flows_total')).toBe(oracle.totals.flows);
+    expect(r.stdout).not.toContain('# EOF');
+  });
+
+  it('uses the rollups of --config and honours --format openmetrics', async () => {
+    const oracle = corpusOracle('edge/pmacctd-nfprobe-v5.json');
+    const cfg = file('replay.yaml', 'rollups:\n  - { name: traffic_by_exporter, labels: [exporter], budget: 10 }\n');
+    const r = await run('replay', '--config', cfg, '--format', 'openmetrics', corpusPath('edge/pmacctd-nfprobe-v5.pcap'));
+    expect(r.code).toBe(0);
+    expect(total(r.stdout, 'traffic_by_exporter_bytes_total')).toBe(oracle.totals.bytes);
+    expect(r.stdout).not.toContain('flow_peer_bytes_total');
+    expect(r.stdout.endsWith('# EOF\n')).toBe(true);
   });
 });
 
