@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppCatalogue, AppRuleError, BUILTIN_APPS, PROTOCOL_LABELS, sanitizeAppName } from '../src/enrich/app-catalogue.js';
+import { repoRoot } from './helpers/corpus.js';
 
 const TCP = 6;
 const UDP = 17;
@@ -176,5 +179,14 @@ describe('exporter-provided application names', () => {
   it('keep answering correctly after the name cache has been cleared', () => {
     for (let i = 0; i < 10_000; i++) expect(cat.exporterLabel(`App ${i}`)).toBe(`app-${i}`);
     expect(cat.exporterLabel('App 3')).toBe('app-3');
+  });
+});
+
+describe('docs/enrichment.md', () => {
+  it('lists the built-in catalogue exactly as the code has it', () => {
+    const doc = readFileSync(path.join(repoRoot, 'docs', 'enrichment.md'), 'utf8');
+    const rows = doc.split('\n').filter((l) => /^\| `[a-z0-9.+-]+` \| [0-9–]/.test(l));
+    const want = BUILTIN_APPS.map(([name, tcp, udp]) => `| \`${name}\` | ${tcp.join(', ') || '–'} | ${udp.join(', ') || '–'} |`);
+    expect(rows).toEqual(want);
   });
 });
