@@ -32,7 +32,7 @@ function record(src: string, dst: string, protocol = 6, srcPort = 50000, dstPort
 async function collectionsDuring(fn: () => void): Promise<number> {
   let n = 0;
   const obs = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if ((entry.detail as { kind?: number } | null)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) n++;
+    for (const entry of list.getEntries()) if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) n++;
   });
   obs.observe({ entryTypes: ['gc'] });
   fn();

@@ -189,7 +189,7 @@ describe('PrefixTable', () => {
     let gcs = 0;
     const obs = new PerformanceObserver((list) => {
       // Scavenges only: a major collection may still be finishing the previous test's garbage.
-      for (const entry of list.getEntries()) if ((entry.detail as { kind?: number } | null)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs++;
+      for (const entry of list.getEntries()) if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs++;
     });
     obs.observe({ entryTypes: ['gc'] });
     for (let i = 0; i < 2_000_000; i++) if (t.lookup(4, a4) && t.lookup(6, a6) && t.lookup(6, mapped)) hits++;
