@@ -52,7 +52,7 @@ function oneRecord(buf: Uint8Array, ctx = context()): FlowRecord {
 const addr = (r: FlowRecord) => ({ src: formatAddress(r.af, r.src), dst: formatAddress(r.af, r.dst) });
 
 /** A compact flow sample holding one Ethernet raw header. */
-function frameDatagram(frame: Uint8Array, extra: Uint8Array[] = [], headerProtocol = HeaderProtocol.ethernet): Uint8Array {
+function frameDatagram(frame: Uint8Array, extra: Uint8Array[] = [], headerProtocol: number = HeaderProtocol.ethernet): Uint8Array {
   return datagram({ samples: [flowSample({ records: [...extra, rawHeader(frame, frame.length + 4, headerProtocol)] })] });
 }
 
