@@ -54,7 +54,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     );
   }
 
-  const selfMetrics = createSelfMetrics({ pipeline, listeners: () => listeners, lastRenderSeconds: () => 0 });
+  const selfMetrics = createSelfMetrics({ pipeline, listeners: () => listeners });
   let ready = false;
   let http: HttpServer | undefined;
   if (config.listen.http) {

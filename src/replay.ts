@@ -66,7 +66,7 @@ export async function runReplay(
     process.stderr.write(`flowgauge replay: ${(err as Error).message}\n`);
     return 1;
   }
-  const selfMetrics = createSelfMetrics({ pipeline, listeners: () => [], lastRenderSeconds: () => 0 }, false);
+  const selfMetrics = createSelfMetrics({ pipeline, listeners: () => [] }, false);
   const text = await renderMetrics(pipeline, selfMetrics, format);
   await new Promise<void>((resolve, reject) => out.write(text, (err) => (err ? reject(err) : resolve())));
   return 0;

@@ -6,12 +6,11 @@ import client from 'prom-client';
 import type { FlowPipeline } from '../pipeline.js';
 import type { UdpListener } from '../sources/udp-listener.js';
 import { readUdpDrops } from '../sources/kernel-udp-stats.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 export interface SelfMetricsSources {
   pipeline: FlowPipeline;
   listeners: () => UdpListener[];
-  /** Seconds the last /metrics render took. */
-  lastRenderSeconds: () => number;
   interfaceSeries?: () => number;
 }
 
@@ -184,10 +183,7 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
     registers,
   });
 
-  if (collectProcessMetrics) {
-    client.collectDefaultMetrics({ register: prometheus, prefix: 'flowgauge_' });
-    client.collectDefaultMetrics({ register: openmetrics, prefix: 'flowgauge_' });
-  }
+  if (collectProcessMetrics) registerProcessMetrics(registers);
 
   return {
     prometheus,
