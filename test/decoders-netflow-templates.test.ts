@@ -438,6 +438,20 @@ describe('sampling', () => {
     expect(ipfix.records.map((r) => r.samplingRate)).toEqual([20, 1]);
   });
 
+  it('options data later in the same message still applies to the data before it', () => {
+    const dec = makeDecoder();
+    dec.decode(
+      v9Packet(
+        {},
+        set(0, v9Template(257, plain)),
+        set(257, data(new Writer())),
+        set(1, v9OptionsTemplate(256, [[2, 4]], [[34, 4]])),
+        set(256, new Writer().u32(0).u32(16).done()),
+      ),
+    );
+    expect(dec.records[0].samplingRate).toBe(16);
+  });
+
   it('the default rate applies when nothing is announced; the override always wins', () => {
     const plainMsg = v9Packet({}, set(0, v9Template(257, plain)), set(257, data(new Writer())));
     const dflt = makeDecoder({ defaultSamplingRate: 512 });

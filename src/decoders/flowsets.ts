@@ -60,6 +60,12 @@ export function expirePending(st: NetflowExporterState, ctx: NetflowDecodeContex
   }
 }
 
+/**
+ * Walks the sets of one message in two passes, so that the order of sets inside a message does not
+ * matter: pass 1 learns templates and options templates and decodes options data (sampling rates,
+ * system init time); then the sets that were waiting for a template learned here are decoded
+ * (options first); pass 2 decodes the flow data sets, or holds those whose template is unknown.
+ */
 export function walkSets(
   buf: Uint8Array,
   start: number,
@@ -74,10 +80,15 @@ export function walkSets(
   out.data = 0;
   out.options = 0;
   out.known = true;
+  const handled = st.walkHandled;
+  const learned = st.walkLearned;
+  handled.length = 0;
+  learned.length = 0;
   const templateSetId = version === 9 ? 0 : 2;
   const optionsSetId = version === 9 ? 1 : 3;
+
+  // Pass 1. Fewer than 4 bytes left at the end: padding, ignored.
   let off = start;
-  // Fewer than 4 bytes left: padding at the end of the message, ignored.
   while (off + 4 <= end) {
     const setId = u16(buf, off);
     const setLen = u16(buf, off + 2);
@@ -95,25 +106,52 @@ export function walkSets(
     }
     const body = off + 4;
     if (setId === templateSetId) {
-      if (version === 9) parseV9Templates(buf, body, setEnd, dom, st, ctx, sink);
-      else parseIpfixTemplates(buf, body, setEnd, 'data', dom, st, ctx, sink);
+      if (version === 9) parseV9Templates(buf, body, setEnd, dom, st, ctx);
+      else parseIpfixTemplates(buf, body, setEnd, 'data', dom, st, ctx);
     } else if (setId === optionsSetId) {
-      if (version === 9) parseV9OptionsTemplates(buf, body, setEnd, dom, st, ctx, sink);
-      else parseIpfixTemplates(buf, body, setEnd, 'options', dom, st, ctx, sink);
+      if (version === 9) parseV9OptionsTemplates(buf, body, setEnd, dom, st, ctx);
+      else parseIpfixTemplates(buf, body, setEnd, 'options', dom, st, ctx);
     } else if (setId >= 256) {
       const tpl = dom.templates.get(setId);
-      if (tpl === undefined) {
-        holdSet(buf, body, setEnd, version, dom, setId, st, ctx);
-        out.known = false;
-      } else {
+      if (tpl !== undefined && tpl.kind === 'options') {
         const n = decodeRecords(tpl, buf, body, setEnd, version, dom, st, ctx, sink);
         if (n < 0) out.known = false;
-        else if (tpl.kind === 'data') out.data += n;
         else out.options += n;
+        handled.push(off);
       }
     } else {
       // Reserved set ids (v9: 2..255, IPFIX: 0, 1, 4..255).
       countError(ctx.counters, 'bad_set');
+    }
+    off = setEnd;
+  }
+  const stop = off;
+
+  if (learned.length > 0 && st.pending.count > 0) {
+    releaseLearned(learned, 'options', version, dom, st, ctx, sink);
+    releaseLearned(learned, 'data', version, dom, st, ctx, sink);
+  }
+
+  // Pass 2: flow data (every set up to `stop` has been validated by pass 1).
+  let h = 0;
+  for (off = start; off < stop; ) {
+    const setId = u16(buf, off);
+    const setEnd = off + u16(buf, off + 2);
+    if (setId >= 256) {
+      if (h < handled.length && handled[h] === off) {
+        h++;
+      } else {
+        const tpl = dom.templates.get(setId);
+        if (tpl === undefined) {
+          holdSet(buf, off + 4, setEnd, version, dom, setId, st, ctx);
+          out.known = false;
+        } else {
+          const n = decodeRecords(tpl, buf, off + 4, setEnd, version, dom, st, ctx, sink);
+          if (n < 0) out.known = false;
+          else if (tpl.kind === 'data') out.data += n;
+          else out.options += n;
+        }
+      }
     }
     off = setEnd;
   }
@@ -218,34 +256,37 @@ function holdSet(
   ctx.counters.templateMisses += st.pending.add(pending, st.limits.maxPendingRecords, st.limits.maxPendingBytes);
 }
 
-/** After a template is learned: decodes the sets that were waiting for it, in arrival order. */
-function releasePending(
-  tpl: Template,
+/** Decodes the held sets waiting for the templates of `kind` learned by this message, oldest first. */
+function releaseLearned(
+  learned: number[],
+  kind: TemplateKind,
   version: ExportProtocolVersion,
   dom: DomainState,
   st: NetflowExporterState,
   ctx: NetflowDecodeContext,
   sink: RecordSink,
 ): void {
-  if (st.pending.count === 0) return;
-  const held = st.pending.take(version, dom.domain, tpl.id);
-  if (held === undefined) return;
   const s = st.scratch;
   const uptime = s.headerUptimeMs;
   const unix = s.headerUnixMs;
   const exp = s.exportMs;
   try {
-    for (const p of held) {
-      s.headerUptimeMs = p.headerUptimeMs;
-      s.headerUnixMs = p.headerUnixMs;
-      s.exportMs = p.exportMs;
-      decodeRecords(tpl, p.body, 0, p.body.length, version, dom, st, ctx, sink);
+    for (const id of learned) {
+      const tpl = dom.templates.get(id);
+      if (tpl === undefined || tpl.kind !== kind) continue;
+      const held = st.pending.take(version, dom.domain, id);
+      if (held === undefined) continue;
+      for (const p of held) {
+        s.headerUptimeMs = p.headerUptimeMs;
+        s.headerUnixMs = p.headerUnixMs;
+        s.exportMs = p.exportMs;
+        decodeRecords(tpl, p.body, 0, p.body.length, version, dom, st, ctx, sink);
+      }
     }
   } finally {
     s.headerUptimeMs = uptime;
     s.headerUnixMs = unix;
     s.exportMs = exp;
-    ctx.counters.pendingRecords = st.pending.count;
   }
 }
 
@@ -258,7 +299,6 @@ function learn(
   dom: DomainState,
   st: NetflowExporterState,
   ctx: NetflowDecodeContext,
-  sink: RecordSink,
 ): void {
   const lim = st.limits;
   const problem = dom.learn(id, kind, scopeCount, fields, ctx.nowMs, lim.maxTemplatesPerDomain, lim.maxFieldsPerTemplate);
@@ -267,7 +307,7 @@ function learn(
     return;
   }
   ctx.counters.templatesReceived++;
-  releasePending(dom.templates.get(id) as Template, version, dom, st, ctx, sink);
+  st.walkLearned.push(id);
 }
 
 /** NetFlow v9 template flowset: records of (template id, field count, count x (type, length)). */
@@ -278,7 +318,6 @@ function parseV9Templates(
   dom: DomainState,
   st: NetflowExporterState,
   ctx: NetflowDecodeContext,
-  sink: RecordSink,
 ): void {
   let o = start;
   while (o + 4 <= end) {
@@ -293,7 +332,7 @@ function parseV9Templates(
     const fields: FieldSpec[] = new Array(count);
     for (let i = 0, p = o + 4; i < count; i++, p += 4) fields[i] = { id: u16(buf, p), enterprise: 0, length: u16(buf, p + 2) };
     o = fieldsEnd;
-    learn(id, 'data', 0, fields, 9, dom, st, ctx, sink);
+    learn(id, 'data', 0, fields, 9, dom, st, ctx);
   }
 }
 
@@ -305,7 +344,6 @@ function parseV9OptionsTemplates(
   dom: DomainState,
   st: NetflowExporterState,
   ctx: NetflowDecodeContext,
-  sink: RecordSink,
 ): void {
   let o = start;
   while (o + 6 <= end) {
@@ -322,7 +360,7 @@ function parseV9OptionsTemplates(
     const fields: FieldSpec[] = new Array(count);
     for (let i = 0, p = o + 6; i < count; i++, p += 4) fields[i] = { id: u16(buf, p), enterprise: 0, length: u16(buf, p + 2) };
     o = fieldsEnd;
-    learn(id, 'options', scopeLen / 4, fields, 9, dom, st, ctx, sink);
+    learn(id, 'options', scopeLen / 4, fields, 9, dom, st, ctx);
   }
 }
 
@@ -339,7 +377,6 @@ function parseIpfixTemplates(
   dom: DomainState,
   st: NetflowExporterState,
   ctx: NetflowDecodeContext,
-  sink: RecordSink,
 ): void {
   const counters = ctx.counters;
   const setId = kind === 'data' ? 2 : 3;
@@ -394,6 +431,6 @@ function parseIpfixTemplates(
       fields.push({ id: raw & 0x7fff, enterprise, length });
     }
     o = p;
-    learn(id, kind, scopeCount, fields, 10, dom, st, ctx, sink);
+    learn(id, kind, scopeCount, fields, 10, dom, st, ctx);
   }
 }

@@ -35,8 +35,11 @@ export const DEFAULT_NETFLOW_LIMITS: Readonly<NetflowStateLimits> = Object.freez
   maxTemplatesPerDomain: 256,
   maxFieldsPerTemplate: 128,
   maxSamplersPerDomain: 64,
-  maxPendingRecords: 256,
-  maxPendingBytes: 128 * 1024,
+  // Measured on the corpus (docs/decoders.md): one template refresh cycle of softflowd (16
+  // datagrams of ~1400 bytes, ~5 sets each) is ~21 KB / ~75 sets; of pmacctd (18 x <=512 bytes)
+  // ~7 KB / ~34 sets.
+  maxPendingRecords: 128,
+  maxPendingBytes: 64 * 1024,
   maxPendingAgeMs: 5 * 60_000,
 });
 
@@ -137,6 +140,9 @@ export class NetflowExporterState {
   readonly pending = new PendingSets();
   /** What the last v9 / IPFIX set walk decoded from its message (for sequence accounting). */
   readonly walkCounts = { data: 0, options: 0, known: true };
+  /** Reused by the set walk: offsets of sets decoded in its first pass, templates it learned. */
+  readonly walkHandled: number[] = [];
+  readonly walkLearned: number[] = [];
   private readonly domains = new Map<number, DomainState>();
   private readonly v5Engines = new Map<number, SequenceTracker>();
 
