@@ -149,17 +149,38 @@ describe('problems inside a datagram are counted and decoding goes on', () => {
   });
 });
 
-describe('property: random and mutated input', () => {
+describe('property: random and mutated input, behind an out-of-bounds guard', () => {
   const corpus = NETFLOW_FILES.flatMap((n) => edgePayloads(n));
+
+  /**
+   * The datagram behind a guard that throws on any read past its end: a typed array would quietly
+   * return undefined there, which would hide a missing bounds check.
+   */
+  function guarded(buf: Uint8Array): Uint8Array {
+    return new Proxy(buf, {
+      get(target, prop) {
+        if (typeof prop === 'string' && /^\d+$/.test(prop) && Number(prop) >= target.length) {
+          throw new RangeError(`read at ${prop} past the end of a ${target.length}-byte datagram`);
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
 
   /** Runs one datagram: returns normally or throws DecodeError, anything else fails the test. */
   function feed(dec: Decoder, buf: Uint8Array): void {
     try {
-      dec.decode(buf);
+      dec.decode(guarded(buf));
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
     }
   }
+
+  it('the guard catches an out-of-bounds read', () => {
+    expect(() => guarded(Uint8Array.of(1, 2))[2]).toThrow(RangeError);
+    expect(guarded(Uint8Array.of(1, 2)).slice(1)).toEqual(Uint8Array.of(2));
+  });
 
   it('random bytes, with and without a plausible version, only raise DecodeError', () => {
     const versioned = fc
