@@ -357,6 +357,7 @@ describe('counter samples', () => {
         subAgentId: 3,
         sourceIdType: 0,
         sourceIdIndex: 0x02000001,
+        sampleSequence: 1,
         ifIndex: 0x02000001,
         ifType: 6,
         ifSpeed: 10_000_000_000,

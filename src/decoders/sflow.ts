@@ -42,6 +42,8 @@ export interface InterfaceCounters {
   subAgentId: number;
   sourceIdType: number;
   sourceIdIndex: number;
+  /** The counter sample's sequence number (per data source): tells a late or repeated sample from a newer one. */
+  sampleSequence: number;
   ifIndex: number;
   ifType: number;
   /** Bits per second. */
@@ -461,7 +463,7 @@ function decodeCounterSample(
     if (format === COUNTERS_GENERIC_IF) {
       if (length < GENERIC_IF_LENGTH) countError(counters, 'bad_record');
       else if (counterSink !== undefined) {
-        counterSink(genericInterface(b, r, agent, sourceIdType, sourceIdIndex, ctx.state));
+        counterSink(genericInterface(b, r, agent, sourceIdType, sourceIdIndex, u32(b, p), ctx.state));
       }
     }
     q = r + length;
@@ -476,6 +478,7 @@ function genericInterface(
   agent: SflowAgentEntry,
   sourceIdType: number,
   sourceIdIndex: number,
+  sampleSequence: number,
   state: SflowAgentState,
 ): InterfaceCounters {
   const c = (state.scratchCounters ??= createInterfaceCounters());
@@ -483,6 +486,7 @@ function genericInterface(
   c.subAgentId = agent.subAgentId;
   c.sourceIdType = sourceIdType;
   c.sourceIdIndex = sourceIdIndex;
+  c.sampleSequence = sampleSequence;
   c.ifIndex = u32(b, r);
   c.ifType = u32(b, r + 4);
   c.ifSpeed = u64(b, r + 8);
@@ -514,6 +518,7 @@ export function createInterfaceCounters(): InterfaceCounters {
     subAgentId: 0,
     sourceIdType: 0,
     sourceIdIndex: 0,
+    sampleSequence: 0,
     ifIndex: 0,
     ifType: 0,
     ifSpeed: 0,
