@@ -16,6 +16,7 @@ import { SflowAgentState } from './decoders/sflow-state.js';
 import { countError, createDecodeCounters, DecodeError, type DecodeCounters } from './decoders/types.js';
 import { Enricher } from './enrich/enricher.js';
 import type { FlowRecord } from './record.js';
+import { InterfaceCounterStore } from './rollup/interface-counters.js';
 import { RollupEngine } from './rollup/rollup-engine.js';
 import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 
@@ -54,7 +55,7 @@ export class ExporterEntry {
 export interface PipelineOptions {
   /** Exporters tracked with their own state and self-metric labels; more are refused and counted. */
   maxExporters?: number;
-  /** Called for sFlow counter samples (interface metrics). */
+  /** Also called for every sFlow generic interface counter record (after the pipeline's own store). */
   onInterfaceCounters?: (c: InterfaceCounters) => void;
 }
 
@@ -70,12 +71,14 @@ export interface PipelineDropCounters {
 export class FlowPipeline {
   readonly rollups: RollupEngine;
   readonly enricher: Enricher;
+  /** Interface metrics from sFlow counter samples, per (agent, ifIndex). */
+  readonly interfaces: InterfaceCounterStore;
   readonly exporters = new Map<string, ExporterEntry>();
   readonly drops: PipelineDropCounters = { notAllowed: 0, exporterLimit: 0, decodeFailed: 0 };
   private readonly labels: FlowLabels = createFlowLabels();
   private readonly maxExporters: number;
   private readonly config: FlowgaugeConfig;
-  private readonly onInterfaceCounters: ((c: InterfaceCounters) => void) | undefined;
+  private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
   /** Bumped whenever a template is learned or withdrawn, so the state file is rewritten. */
   templateGeneration = 0;
@@ -85,7 +88,16 @@ export class FlowPipeline {
     this.rollups = new RollupEngine(config.rollups);
     this.enricher = new Enricher(config);
     this.maxExporters = options.maxExporters ?? 10_000;
-    this.onInterfaceCounters = options.onInterfaceCounters;
+    this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
+    const store = this.interfaces;
+    const also = options.onInterfaceCounters;
+    this.onInterfaceCounters =
+      also === undefined
+        ? (c) => void store.add(c)
+        : (c) => {
+            store.add(c);
+            also(c);
+          };
   }
 
   /** Decodes one export datagram. Never throws for bad input: failures are counted. */

@@ -3,6 +3,7 @@
  * key left out of a config file falls back to.
  */
 import { DEFAULT_ROLLUPS } from '../rollup/defaults.js';
+import { DEFAULT_INTERFACE_BUDGET } from '../rollup/interface-counters.js';
 import type { FlowgaugeConfig } from './types.js';
 
 /**
@@ -54,6 +55,7 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   peerNetworks: [],
   // A structured copy: freezing must not reach into the rollup module's own export.
   rollups: structuredClone(DEFAULT_ROLLUPS),
+  interfaces: { budget: DEFAULT_INTERFACE_BUDGET },
   stateDir: './state',
   log: { level: 'info' },
 });

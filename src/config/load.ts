@@ -681,6 +681,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     apps?: Array<{ name: string; protocol?: string | number; ports: Array<number | string> }>;
     peer_networks?: PeerNetwork[];
     rollups?: Array<{ name: string; labels: RollupLabel[]; budget: number; fallback?: RollupLabel[]; help?: string }>;
+    interfaces?: { budget?: number };
     state_dir?: string;
     log?: { level?: (typeof LOG_LEVELS)[number] };
   };
@@ -728,6 +729,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
       return out;
     });
   }
+  if (r.interfaces?.budget !== undefined) cfg.interfaces.budget = r.interfaces.budget;
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;

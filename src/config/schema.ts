@@ -124,6 +124,14 @@ export const configSchema = {
         },
       },
     },
+    interfaces: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Interface metrics from sFlow counter samples.',
+      properties: {
+        budget: { type: 'integer', minimum: 0, maximum: MAX_ROLLUP_BUDGET, description: 'Interfaces (exporter, ifIndex) with series; 0 turns them off.' },
+      },
+    },
     state_dir: { type: 'string', minLength: 1 },
     log: {
       type: 'object',

@@ -81,6 +81,11 @@ export interface FlowgaugeConfig {
   apps: AppRule[];
   peerNetworks: PeerNetwork[];
   rollups: RollupDefinition[];
+  /** Interface metrics from sFlow counter samples. */
+  interfaces: {
+    /** Interfaces (exporter, ifIndex) with series; 0 turns interface metrics off. */
+    budget: number;
+  };
   stateDir: string;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
 }

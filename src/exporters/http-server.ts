@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { FlowPipeline } from '../pipeline.js';
 import type { UdpListener } from '../sources/udp-listener.js';
 import { negotiateFormat, renderExposition } from './exposition.js';
+import { renderInterfaceMetrics } from './interface-exposition.js';
 import type { SelfMetrics } from './self-metrics.js';
 import { buildStatus } from './status.js';
 
@@ -30,8 +31,10 @@ export async function renderMetrics(
 ): Promise<string> {
   const started = performance.now();
   const snapshots = pipeline.rollups.snapshot();
-  const extra = format === 'openmetrics' ? await selfMetrics.openmetrics.metrics() : await selfMetrics.prometheus.metrics();
-  const text = renderExposition(snapshots, format, extra);
+  const interfaces = renderInterfaceMetrics(pipeline.interfaces.snapshot(), format);
+  const self = format === 'openmetrics' ? await selfMetrics.openmetrics.metrics() : await selfMetrics.prometheus.metrics();
+  // Interface families go before the self-metrics; renderExposition ends OpenMetrics with one # EOF.
+  const text = renderExposition(snapshots, format, interfaces + self);
   selfMetrics.observeRender((performance.now() - started) / 1000);
   return text;
 }

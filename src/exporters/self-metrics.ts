@@ -3,6 +3,7 @@
  * reads them at scrape time through collect() callbacks, so ingestion never touches a label map.
  */
 import client from 'prom-client';
+import type { SflowSourceStats } from '../decoders/sflow-state.js';
 import type { FlowPipeline } from '../pipeline.js';
 import type { UdpListener } from '../sources/udp-listener.js';
 import { readUdpDrops } from '../sources/kernel-udp-stats.js';
@@ -149,6 +150,93 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
   perRollup('counter', 'flowgauge_rollup_folded_bytes_total', 'Bytes counted in a coarser (other) row because their key had no series.', (s) => s.foldedBytes);
   perRollup('counter', 'flowgauge_rollup_admissions_total', 'Keys given a series of their own.', (s) => s.admissions);
   perRollup('counter', 'flowgauge_rollup_evictions_total', 'Keys whose series was withdrawn.', (s) => s.evictions);
+
+  // sFlow sampling, per agent and data source, from each UDP source's SflowAgentState (bounded by
+  // its maxAgents / maxSourcesPerAgent). Sources that sent no flow sample have no rate.
+  const sflowSources = (): SflowSourceStats[] => {
+    const out: SflowSourceStats[] = [];
+    for (const e of pipeline.exporters.values()) if (e.sflow) for (const s of e.sflow.sources()) if (s.flowSamples > 0) out.push(s);
+    return out;
+  };
+  const sourceLabels = (s: { agent: string; subAgentId: number; sourceIdType: number; sourceIdIndex: number }) => ({
+    exporter: s.agent,
+    sub_agent: String(s.subAgentId),
+    source_id: `${s.sourceIdType}:${s.sourceIdIndex}`,
+  });
+  new client.Gauge({
+    name: 'flowgauge_sflow_sampling_rate',
+    help: 'Sampling rate (1 in N) announced by the last flow sample of each sFlow data source.',
+    labelNames: ['exporter', 'sub_agent', 'source_id'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sflowSources()) this.set(sourceLabels(s), s.samplingRate);
+    },
+  });
+  new client.Gauge({
+    name: 'flowgauge_sflow_effective_sampling_rate',
+    help: 'Packets each received sFlow flow sample stands for (growth of sample_pool / samples received), lost samples included.',
+    labelNames: ['exporter', 'sub_agent', 'source_id'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sflowSources()) if (s.poolSamples > 0) this.set(sourceLabels(s), s.effectiveRate);
+    },
+  });
+  new client.Counter({
+    name: 'flowgauge_sflow_samples_lost_total',
+    help: 'sFlow flow samples lost per agent: gaps in the flow-sample sequence numbers plus the drops the agent reports.',
+    labelNames: ['exporter'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const byAgent = new Map<string, number>();
+      for (const s of sflowSources()) byAgent.set(s.agent, (byAgent.get(s.agent) ?? 0) + s.samplesLost);
+      for (const [exporter, n] of byAgent) this.inc({ exporter }, n);
+    },
+  });
+
+  // Interface metrics (sFlow counter samples): budget use and what did not get a series.
+  new client.Gauge({
+    name: 'flowgauge_interface_series',
+    help: 'Interfaces (exporter, ifIndex) with interface metrics.',
+    registers,
+    collect() {
+      this.set(pipeline.interfaces.size);
+    },
+  });
+  new client.Gauge({
+    name: 'flowgauge_interface_budget',
+    help: 'Interfaces that may have interface metrics.',
+    registers,
+    collect() {
+      this.set(pipeline.interfaces.budget);
+    },
+  });
+  new client.Counter({
+    name: 'flowgauge_interface_records_ignored_total',
+    help: 'sFlow interface counter records not applied: over_budget (the interface has no series, budget full) or stale (repeated or late sample).',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const s = pipeline.interfaces.stats();
+      this.inc({ reason: 'over_budget' }, s.recordsOverBudget);
+      this.inc({ reason: 'stale' }, s.recordsStale);
+    },
+  });
+  new client.Counter({
+    name: 'flowgauge_interface_decreases_total',
+    help: 'Device interface counter values that went down: reset (counted on from zero) or wrap (32-bit wrap).',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const s = pipeline.interfaces.stats();
+      this.inc({ kind: 'reset' }, s.resets);
+      this.inc({ kind: 'wrap' }, s.wraps);
+    },
+  });
 
   new client.Gauge({
     name: 'flowgauge_udp_receive_buffer_bytes',
