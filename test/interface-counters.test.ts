@@ -11,8 +11,11 @@ import { parseConfig } from '../src/config/load.js';
 import { createInterfaceCounters, type InterfaceCounters } from '../src/decoders/sflow.js';
 import { interfaceMetricFamilies, renderInterfaceMetrics } from '../src/exporters/interface-exposition.js';
 import { DEFAULT_INTERFACE_BUDGET, INTERFACE_COUNTERS, InterfaceCounterStore } from '../src/rollup/interface-counters.js';
+import { renderMetrics } from '../src/exporters/http-server.js';
+import { createSelfMetrics } from '../src/exporters/self-metrics.js';
 import { FlowPipeline } from '../src/pipeline.js';
-import { parseExposition } from './helpers/exposition.js';
+import { counterSample, datagram, ethernet, flowSample, genericInterface, ipv4, rawHeader, udp } from './decoders-sflow-builder.js';
+import { parseExposition, sumOf } from './helpers/exposition.js';
 
 const IN_BYTES = INTERFACE_COUNTERS.findIndex((d) => d.name === 'flow_interface_in_bytes');
 const IN_UCAST = INTERFACE_COUNTERS.findIndex((d) => d.name === 'flow_interface_in_unicast_packets');
@@ -248,5 +251,55 @@ describe('config: interfaces.budget', () => {
     const typo = parseConfig('interfaces:\n  budjet: 10\n', 'test.yaml', {});
     expect(typo.config).toBeUndefined();
     expect(typo.errors.map(String)).toEqual([expect.stringMatching(/^test\.yaml:2:\d+: interfaces\.budjet: unknown key/)]);
+  });
+});
+
+describe('through the pipeline and /metrics', () => {
+  const frame = ethernet(0x0800, ipv4('192.168.1.10', '203.0.113.5', 17, udp(5000, 53, new Uint8Array(20))));
+  const flow = (sequence: number, samplePool: number, drops: number) =>
+    flowSample({ sequence, sourceIdIndex: 3, samplingRate: 8, samplePool, drops, records: [rawHeader(frame, frame.length + 4)] });
+  const counters = (sequence: number, ifIndex: number, inOctets: number, ifStatus = 3) =>
+    counterSample({ sequence, sourceIdIndex: ifIndex, records: [genericInterface({ ifIndex, ifSpeed: 10_000_000_000, ifStatus, inOctets, inUcastPkts: inOctets / 100 })] });
+
+  async function scrape(pipeline: FlowPipeline) {
+    const selfMetrics = createSelfMetrics({ pipeline, listeners: () => [] }, false);
+    return parseExposition(await renderMetrics(pipeline, selfMetrics, 'prometheus'));
+  }
+
+  it('feeds counter samples to the interface families and flow samples to the sampling self-metrics', async () => {
+    const seen: number[] = [];
+    const config = { ...DEFAULT_CONFIG, interfaces: { budget: 2 } };
+    const pipeline = new FlowPipeline(config, { onInterfaceCounters: (c) => void seen.push(c.ifIndex) });
+    const agent = '2001:db8::7';
+    const send = (sequence: number, samples: Uint8Array[]) =>
+      pipeline.handleDatagram(datagram({ agent, subAgentId: 2, sequence, uptimeMs: 1000 * sequence, samples }), '198.51.100.1', 1000 * sequence);
+    send(1, [flow(1, 8, 0), counters(1, 5, 10_000)]);
+    send(2, [flow(2, 16, 0), counters(1, 6, 500)]);
+    // Flow sample 3 never arrives; the agent also reports 5 samples it could not make.
+    send(3, [flow(4, 40, 5), counters(2, 5, 900), counters(1, 7, 1)]); // ifIndex 5 reset; 7 over budget
+    send(4, [counters(3, 5, 1_000, 1)]);
+
+    const samples = await scrape(pipeline);
+    expect(seen).toEqual([5, 6, 5, 7, 5]);
+    const if5 = { exporter: agent, if_index: '5' };
+    expect(sumOf(samples, 'flow_interface_in_bytes_total', if5)).toBe(10_000 + 1_000);
+    expect(sumOf(samples, 'flow_interface_in_unicast_packets_total', if5)).toBe(100 + 10);
+    expect(sumOf(samples, 'flow_interface_in_bytes_total', { exporter: agent, if_index: '6' })).toBe(500);
+    expect(samples.filter((s) => s.name === 'flow_interface_in_bytes_total')).toHaveLength(2);
+    expect(sumOf(samples, 'flow_interface_speed_bytes_per_second', if5)).toBe(1.25e9);
+    expect(sumOf(samples, 'flow_interface_oper_up', if5)).toBe(0); // last status: admin up, oper down
+    expect(sumOf(samples, 'flow_interface_oper_up', { exporter: agent, if_index: '6' })).toBe(1);
+    expect(sumOf(samples, 'flowgauge_interface_series')).toBe(2);
+    expect(sumOf(samples, 'flowgauge_interface_budget')).toBe(2);
+    expect(sumOf(samples, 'flowgauge_interface_records_ignored_total', { reason: 'over_budget' })).toBe(1);
+    expect(sumOf(samples, 'flowgauge_interface_decreases_total', { kind: 'reset' })).toBe(2); // octets and packets
+
+    const source = { exporter: agent, sub_agent: '2', source_id: '0:3' };
+    expect(sumOf(samples, 'flowgauge_sflow_sampling_rate', source)).toBe(8);
+    // (40 - 8) packets over the 2 samples after the first.
+    expect(sumOf(samples, 'flowgauge_sflow_effective_sampling_rate', source)).toBe(16);
+    expect(sumOf(samples, 'flowgauge_sflow_samples_lost_total', { exporter: agent })).toBe(1 + 5);
+    // Flow samples still count as traffic, scaled by their rate.
+    expect(sumOf(samples, 'flow_exporter_packets_total')).toBe(3 * 8);
   });
 });
