@@ -6,6 +6,13 @@
  * record loop then only runs `setters[i](buf, offset[i], length[i], record, scratch)` and one
  * `finish` closure: no lookup or switch on element ids per record, no allocation per record (a
  * text field allocates a string only when its bytes differ from the previous record's).
+ *
+ * A fixed-length template that keeps being used (GENERATE_AFTER_RECORDS) is then turned into one
+ * generated function with every offset as a literal: one monomorphic call per record instead of a
+ * megamorphic call per field, which V8 compiles to straight-line loads and stores. Only offsets,
+ * lengths and snippets written here go into the generated text, never bytes from the wire; fields
+ * without a snippet still call their setter. Waiting for real use keeps an exporter that churns
+ * templates from paying (or forcing) a compile per template.
  */
 import { Direction, type FlowRecord } from '../record.js';
 import { CISCO_ART, IE, NTOP, NTOP_V9_BASE, NTP_UNIX_OFFSET_S, PEN, VARIABLE_LENGTH } from './information-elements.js';
@@ -87,7 +94,17 @@ export interface CompiledReader {
   /** Variable templates: the wire length per field (65535 = read the length prefix). */
   readonly lengths: Int32Array;
   readonly finish: RecordFinisher;
+  /** Fixed templates: records read so far through the setters, until the generated reader exists. */
+  uses: number;
+  /** Fixed templates: the generated whole-record reader, once the template has earned it. */
+  generated: GeneratedRecordReader | undefined;
 }
+
+/** Reads one fixed-length record at `off`: every field, then the finish step. */
+export type GeneratedRecordReader = (b: Uint8Array, off: number, r: FlowRecord, s: RecordScratch) => void;
+
+/** Records a fixed template reads through its setters before its generated reader is built. */
+export const GENERATE_AFTER_RECORDS = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Unsigned big-endian readers, picked by length at compile time. Up to 2^53 exact (8-byte
@@ -115,6 +132,49 @@ function uintReader(len: number): UintReader {
     default:
       return (b, o) => readUintN(b, o, len);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source snippets for generated readers. `off` is the field's byte offset in the record; the
+// generated function has the parameters (b, o, r, s) of a setter, and `src`/`dst` bound to r.src
+// and r.dst.
+
+type Emit = (off: number) => string;
+const setterCode = new WeakMap<FieldSetter, Emit>();
+
+/** Marks a setter as expressible as source text in a generated reader. */
+function coded(fn: FieldSetter, emit: Emit): FieldSetter {
+  setterCode.set(fn, emit);
+  return fn;
+}
+
+const at = (off: number): string => `b[o + ${off}]`;
+
+/** Source of an unsigned big-endian read of 1..8 bytes, mirroring uintReader. */
+function uintSource(len: number, off: number): string {
+  switch (len) {
+    case 1:
+      return at(off);
+    case 2:
+      return `((${at(off)} << 8) | ${at(off + 1)})`;
+    case 3:
+      return `((${at(off)} << 16) | (${at(off + 1)} << 8) | ${at(off + 2)})`;
+    case 4:
+      return `(${at(off)} * 16777216 + ((${at(off + 1)} << 16) | (${at(off + 2)} << 8) | ${at(off + 3)}))`;
+    case 8:
+      return `(${uintSource(4, off)} * 4294967296 + ${uintSource(4, off + 4)})`;
+    default: {
+      let v = '0';
+      for (let i = 0; i < len; i++) v = `(${v} * 256 + ${at(off + i)})`;
+      return v;
+    }
+  }
+}
+
+function copySource(target: 'src' | 'dst' | 'r.srcMac' | 'r.dstMac', n: number, off: number): string {
+  let code = '';
+  for (let i = 0; i < n; i++) code += `${target}[${i}] = ${at(off + i)}; `;
+  return code;
 }
 
 /** Any length up to 8 bytes (used for reduced-size encodings and variable-length fields). */
@@ -268,46 +328,63 @@ function planData(fields: FieldSpec[], p: FieldPresence): DataPlan {
   };
 }
 
+type NumericScratchField = 'interval' | 'packetInterval' | 'packetSpace' | 'sampleSize' | 'samplePopulation' | 'samplerId' | 'systemInitMs' | 'startUptime' | 'endUptime' | 'startDeltaUs' | 'endDeltaUs';
+
+/** A setter storing an unsigned field into the scratch space. */
+function scratchSetter(field: NumericScratchField, rd: UintReader, len: number): FieldSetter {
+  return coded(
+    (b, o, _l, _r, s) => {
+      s[field] = rd(b, o);
+    },
+    (off) => `s.${field} = ${uintSource(len, off)};`,
+  );
+}
+
+type NumericRecordField = 'bytes' | 'packets' | 'inputIf' | 'outputIf' | 'timeStartMs' | 'timeEndMs';
+
+/** A setter storing an unsigned field (times `scale`) into the record. */
+function recordSetter(field: NumericRecordField, rd: UintReader, len: number, scale = 1): FieldSetter {
+  if (scale !== 1) {
+    return coded(
+      (b, o, _l, r) => {
+        r[field] = rd(b, o) * scale;
+      },
+      (off) => `r.${field} = ${uintSource(len, off)} * ${scale};`,
+    );
+  }
+  return coded(
+    (b, o, _l, r) => {
+      r[field] = rd(b, o);
+    },
+    (off) => `r.${field} = ${uintSource(len, off)};`,
+  );
+}
+
 /** Setters for the sampling / init-time elements, shared by data and options templates. */
 function samplingSetter(f: FieldSpec, p: FieldPresence): FieldSetter | undefined {
   if (f.enterprise !== 0 || f.length < 1 || f.length > 8) return undefined;
-  const rd = uintReader(f.length);
+  const len = f.length;
+  const rd = uintReader(len);
   switch (f.id) {
     case IE.samplingInterval:
-      return (b, o, _l, _r, s) => {
-        s.interval = rd(b, o);
-      };
+      return scratchSetter('interval', rd, len);
     case IE.samplerRandomInterval:
       // samplingInterval wins when both are present.
       if (p.has(0, IE.samplingInterval)) return undefined;
-      return (b, o, _l, _r, s) => {
-        s.interval = rd(b, o);
-      };
+      return scratchSetter('interval', rd, len);
     case IE.samplingPacketInterval:
-      return (b, o, _l, _r, s) => {
-        s.packetInterval = rd(b, o);
-      };
+      return scratchSetter('packetInterval', rd, len);
     case IE.samplingPacketSpace:
-      return (b, o, _l, _r, s) => {
-        s.packetSpace = rd(b, o);
-      };
+      return scratchSetter('packetSpace', rd, len);
     case IE.samplingSize:
-      return (b, o, _l, _r, s) => {
-        s.sampleSize = rd(b, o);
-      };
+      return scratchSetter('sampleSize', rd, len);
     case IE.samplingPopulation:
-      return (b, o, _l, _r, s) => {
-        s.samplePopulation = rd(b, o);
-      };
+      return scratchSetter('samplePopulation', rd, len);
     case IE.samplerId:
-      return (b, o, _l, _r, s) => {
-        s.samplerId = rd(b, o);
-      };
+      return scratchSetter('samplerId', rd, len);
     case IE.selectorId:
       if (p.has(0, IE.samplerId)) return undefined;
-      return (b, o, _l, _r, s) => {
-        s.samplerId = rd(b, o);
-      };
+      return scratchSetter('samplerId', rd, len);
     default:
       return undefined;
   }
@@ -328,130 +405,161 @@ function dataSetter(f: FieldSpec, p: FieldPresence, plan: DataPlan, version: Exp
   switch (f.id) {
     case IE.octetDeltaCount:
       if (!uint) return undefined;
-      return (b, o, _l, r) => {
-        r.bytes = uint(b, o);
-      };
+      return recordSetter('bytes', uint, len);
     case IE.octetTotalCount:
       if (!uint || p.has(0, IE.octetDeltaCount)) return undefined;
-      return (b, o, _l, r) => {
-        r.bytes = uint(b, o);
-      };
+      return recordSetter('bytes', uint, len);
     case IE.packetDeltaCount:
       if (!uint) return undefined;
-      return (b, o, _l, r) => {
-        r.packets = uint(b, o);
-      };
+      return recordSetter('packets', uint, len);
     case IE.packetTotalCount:
       if (!uint || p.has(0, IE.packetDeltaCount)) return undefined;
-      return (b, o, _l, r) => {
-        r.packets = uint(b, o);
-      };
+      return recordSetter('packets', uint, len);
     case IE.protocolIdentifier:
       if (len !== 1) return undefined;
-      return (b, o, _l, r) => {
-        r.protocol = b[o];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.protocol = b[o];
+        },
+        (off) => `r.protocol = ${at(off)};`,
+      );
     case IE.tcpControlBits:
       if (len > 2) return undefined;
       return len === 1
-        ? (b, o, _l, r) => {
-            r.tcpFlags = b[o];
-          }
-        : (b, o, _l, r) => {
-            r.tcpFlags = u16(b, o);
-          };
+        ? coded(
+            (b, o, _l, r) => {
+              r.tcpFlags = b[o];
+            },
+            (off) => `r.tcpFlags = ${at(off)};`,
+          )
+        : coded(
+            (b, o, _l, r) => {
+              r.tcpFlags = u16(b, o);
+            },
+            (off) => `r.tcpFlags = ${uintSource(2, off)};`,
+          );
     case IE.sourceTransportPort:
       if (len !== 2) return undefined;
-      return (b, o, _l, r) => {
-        r.srcPort = (b[o] << 8) | b[o + 1];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.srcPort = (b[o] << 8) | b[o + 1];
+        },
+        (off) => `r.srcPort = ${uintSource(2, off)};`,
+      );
     case IE.destinationTransportPort:
       if (len !== 2) return undefined;
-      return (b, o, _l, r) => {
-        r.dstPort = (b[o] << 8) | b[o + 1];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.dstPort = (b[o] << 8) | b[o + 1];
+        },
+        (off) => `r.dstPort = ${uintSource(2, off)};`,
+      );
     case IE.icmpTypeCodeIPv4:
     case IE.icmpTypeCodeIPv6:
       // Type*256+code goes where NetFlow v5 and most collectors put it: the destination port.
       if (len !== 2 || p.has(0, IE.destinationTransportPort)) return undefined;
-      return (b, o, _l, r) => {
-        r.dstPort = (b[o] << 8) | b[o + 1];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.dstPort = (b[o] << 8) | b[o + 1];
+        },
+        (off) => `r.dstPort = ${uintSource(2, off)};`,
+      );
     case IE.sourceIPv4Address:
       if (len !== 4) return undefined;
-      return (b, o, _l, r) => {
-        r.af = 4;
-        const a = r.src;
-        a[0] = b[o];
-        a[1] = b[o + 1];
-        a[2] = b[o + 2];
-        a[3] = b[o + 3];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.af = 4;
+          const a = r.src;
+          a[0] = b[o];
+          a[1] = b[o + 1];
+          a[2] = b[o + 2];
+          a[3] = b[o + 3];
+        },
+        (off) => `r.af = 4; ${copySource('src', 4, off)}`,
+      );
     case IE.destinationIPv4Address:
       if (len !== 4) return undefined;
-      return (b, o, _l, r) => {
-        r.af = 4;
-        const a = r.dst;
-        a[0] = b[o];
-        a[1] = b[o + 1];
-        a[2] = b[o + 2];
-        a[3] = b[o + 3];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.af = 4;
+          const a = r.dst;
+          a[0] = b[o];
+          a[1] = b[o + 1];
+          a[2] = b[o + 2];
+          a[3] = b[o + 3];
+        },
+        (off) => `r.af = 4; ${copySource('dst', 4, off)}`,
+      );
     case IE.sourceIPv6Address:
       if (len !== 16) return undefined;
-      return (b, o, _l, r) => {
-        r.af = 6;
-        const a = r.src;
-        for (let i = 0; i < 16; i++) a[i] = b[o + i];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.af = 6;
+          const a = r.src;
+          for (let i = 0; i < 16; i++) a[i] = b[o + i];
+        },
+        (off) => `r.af = 6; ${copySource('src', 16, off)}`,
+      );
     case IE.destinationIPv6Address:
       if (len !== 16) return undefined;
-      return (b, o, _l, r) => {
-        r.af = 6;
-        const a = r.dst;
-        for (let i = 0; i < 16; i++) a[i] = b[o + i];
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.af = 6;
+          const a = r.dst;
+          for (let i = 0; i < 16; i++) a[i] = b[o + i];
+        },
+        (off) => `r.af = 6; ${copySource('dst', 16, off)}`,
+      );
     case IE.ingressInterface:
       if (!uint) return undefined;
-      return (b, o, _l, r) => {
-        r.inputIf = uint(b, o);
-      };
+      return recordSetter('inputIf', uint, len);
     case IE.egressInterface:
       if (!uint) return undefined;
-      return (b, o, _l, r) => {
-        r.outputIf = uint(b, o);
-      };
+      return recordSetter('outputIf', uint, len);
     case IE.flowDirection:
       if (len !== 1) return undefined;
-      return (b, o, _l, r) => {
-        const v = b[o];
-        r.direction = v === 0 ? Direction.ingress : v === 1 ? Direction.egress : Direction.unknown;
-      };
+      return coded(
+        (b, o, _l, r) => {
+          const v = b[o];
+          r.direction = v === 0 ? Direction.ingress : v === 1 ? Direction.egress : Direction.unknown;
+        },
+        (off) =>
+          `r.direction = ${at(off)} === 0 ? ${Direction.ingress} : ${at(off)} === 1 ? ${Direction.egress} : ${Direction.unknown};`,
+      );
     case IE.sourceMacAddress:
     case IE.postSourceMacAddress:
       if (len !== 6 || (f.id === IE.postSourceMacAddress && p.has(0, IE.sourceMacAddress))) return undefined;
-      return (b, o, _l, r) => {
-        const m = r.srcMac;
-        for (let i = 0; i < 6; i++) m[i] = b[o + i];
-        r.hasSrcMac = true;
-      };
+      return coded(
+        (b, o, _l, r) => {
+          const m = r.srcMac;
+          for (let i = 0; i < 6; i++) m[i] = b[o + i];
+          r.hasSrcMac = true;
+        },
+        (off) => `${copySource('r.srcMac', 6, off)}r.hasSrcMac = true;`,
+      );
     case IE.destinationMacAddress:
     case IE.postDestinationMacAddress:
       if (len !== 6 || (f.id === IE.postDestinationMacAddress && p.has(0, IE.destinationMacAddress))) return undefined;
-      return (b, o, _l, r) => {
-        const m = r.dstMac;
-        for (let i = 0; i < 6; i++) m[i] = b[o + i];
-        r.hasDstMac = true;
-      };
+      return coded(
+        (b, o, _l, r) => {
+          const m = r.dstMac;
+          for (let i = 0; i < 6; i++) m[i] = b[o + i];
+          r.hasDstMac = true;
+        },
+        (off) => `${copySource('r.dstMac', 6, off)}r.hasDstMac = true;`,
+      );
     case IE.vlanId:
     case IE.postVlanId:
     case IE.dot1qVlanId: {
       if (len !== 2) return undefined;
       if (f.id === IE.postVlanId && p.has(0, IE.vlanId)) return undefined;
       if (f.id === IE.dot1qVlanId && (p.has(0, IE.vlanId) || p.has(0, IE.postVlanId))) return undefined;
-      return (b, o, _l, r) => {
-        r.vlan = ((b[o] << 8) | b[o + 1]) & 0x0fff;
-      };
+      return coded(
+        (b, o, _l, r) => {
+          r.vlan = ((b[o] << 8) | b[o + 1]) & 0x0fff;
+        },
+        (off) => `r.vlan = ${uintSource(2, off)} & 0x0fff;`,
+      );
     }
     case IE.applicationId:
       if (len > 8) return undefined;
@@ -484,27 +592,11 @@ function timeSetter(f: FieldSpec, plan: DataPlan): FieldSetter | undefined {
   const len = f.length;
   switch (id) {
     case IE.flowStartMilliseconds:
-    case IE.flowEndMilliseconds: {
-      const rd = uintReader(len);
-      return isStart
-        ? (b, o, _l, r) => {
-            r.timeStartMs = rd(b, o);
-          }
-        : (b, o, _l, r) => {
-            r.timeEndMs = rd(b, o);
-          };
-    }
+    case IE.flowEndMilliseconds:
+      return recordSetter(isStart ? 'timeStartMs' : 'timeEndMs', uintReader(len), len);
     case IE.flowStartSeconds:
-    case IE.flowEndSeconds: {
-      const rd = uintReader(len);
-      return isStart
-        ? (b, o, _l, r) => {
-            r.timeStartMs = rd(b, o) * 1000;
-          }
-        : (b, o, _l, r) => {
-            r.timeEndMs = rd(b, o) * 1000;
-          };
-    }
+    case IE.flowEndSeconds:
+      return recordSetter(isStart ? 'timeStartMs' : 'timeEndMs', uintReader(len), len, 1000);
     case IE.flowStartMicroseconds:
     case IE.flowEndMicroseconds:
     case IE.flowStartNanoseconds:
@@ -517,27 +609,11 @@ function timeSetter(f: FieldSpec, plan: DataPlan): FieldSetter | undefined {
             r.timeEndMs = ntpToUnixMs(b, o);
           };
     case IE.flowStartSysUpTime:
-    case IE.flowEndSysUpTime: {
-      const rd = uintReader(len);
-      return isStart
-        ? (b, o, _l, _r, s) => {
-            s.startUptime = rd(b, o);
-          }
-        : (b, o, _l, _r, s) => {
-            s.endUptime = rd(b, o);
-          };
-    }
+    case IE.flowEndSysUpTime:
+      return scratchSetter(isStart ? 'startUptime' : 'endUptime', uintReader(len), len);
     case IE.flowStartDeltaMicroseconds:
-    case IE.flowEndDeltaMicroseconds: {
-      const rd = uintReader(len);
-      return isStart
-        ? (b, o, _l, _r, s) => {
-            s.startDeltaUs = rd(b, o);
-          }
-        : (b, o, _l, _r, s) => {
-            s.endDeltaUs = rd(b, o);
-          };
-    }
+    case IE.flowEndDeltaMicroseconds:
+      return scratchSetter(isStart ? 'startDeltaUs' : 'endDeltaUs', uintReader(len), len);
     default:
       return undefined;
   }
@@ -703,10 +779,7 @@ function makeOptionsFinish(p: FieldPresence): RecordFinisher {
 function optionsSetter(f: FieldSpec, p: FieldPresence): FieldSetter | undefined {
   if (f.enterprise !== 0) return undefined;
   if (f.id === IE.systemInitTimeMilliseconds && f.length >= 4 && f.length <= 8) {
-    const rd = uintReader(f.length);
-    return (b, o, _l, _r, s) => {
-      s.systemInitMs = rd(b, o);
-    };
+    return scratchSetter('systemInitMs', uintReader(f.length), f.length);
   }
   return samplingSetter(f, p);
 }
@@ -769,13 +842,39 @@ export function compileReader(
     offsets: Int32Array.from(offs),
     lengths: Int32Array.from(lens),
     finish,
+    uses: 0,
+    generated: undefined,
   };
+}
+
+/**
+ * The generated reader of a fixed-length template: the same steps as its setters, in the same
+ * order, as one function. Text is built only from offsets, lengths and the snippets above.
+ */
+export function generateRecordReader(rd: CompiledReader): GeneratedRecordReader {
+  if (rd.variable) throw new Error('only fixed-length templates get a generated reader');
+  let body = '';
+  for (let i = 0; i < rd.setters.length; i++) {
+    const emit = setterCode.get(rd.setters[i]);
+    const off = rd.offsets[i];
+    body += emit !== undefined ? `  ${emit(off)}\n` : `  S[${i}](b, o + ${off}, ${rd.lengths[i]}, r, s);\n`;
+  }
+  const source =
+    `"use strict";\nreturn function readRecord(b, o, r, s) {\n  const src = r.src, dst = r.dst;\n${body}  F(r, s);\n};`;
+  const make = new Function('S', 'F', source) as (setters: FieldSetter[], finish: RecordFinisher) => GeneratedRecordReader;
+  return make(rd.setters, rd.finish);
 }
 
 const skipField: FieldSetter = () => undefined;
 
 /** Runs a fixed-length reader over the record at `off` (the caller checked the bounds). */
 export function readFixedRecord(rd: CompiledReader, b: Uint8Array, off: number, r: FlowRecord, s: RecordScratch): void {
+  const generated = rd.generated;
+  if (generated !== undefined) {
+    generated(b, off, r, s);
+    return;
+  }
+  if (++rd.uses >= GENERATE_AFTER_RECORDS) rd.generated = generateRecordReader(rd);
   const setters = rd.setters;
   const offsets = rd.offsets;
   const lengths = rd.lengths;
