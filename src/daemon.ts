@@ -5,6 +5,8 @@
 import type { Logger } from 'pino';
 import type { FlowgaugeConfig } from './config/types.js';
 import { HttpServer } from './exporters/http-server.js';
+import { resolveOtlpSettings } from './exporters/otlp/otlp-config.js';
+import { OtlpPusher } from './exporters/otlp/otlp-pusher.js';
 import { createSelfMetrics } from './exporters/self-metrics.js';
 import { FlowPipeline } from './pipeline.js';
 import { ExporterAllowlist, parseListenAddress, UdpListener } from './sources/udp-listener.js';
@@ -18,7 +20,9 @@ export interface RunningDaemon {
   pipeline: FlowPipeline;
   listeners: UdpListener[];
   http: HttpServer | undefined;
-  /** Stops listeners, saves state and closes HTTP; resolves when done. */
+  /** The OTLP push, when `otlp:` is configured and enabled. */
+  otlp: OtlpPusher | undefined;
+  /** Stops listeners, pushes a final OTLP export, saves state and closes HTTP; resolves when done. */
   stop(reason: string): Promise<void>;
 }
 
@@ -54,7 +58,15 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     );
   }
 
-  const selfMetrics = createSelfMetrics({ pipeline, listeners: () => listeners });
+  // Resolved before anything binds, so a bad OTLP setting fails the start cleanly.
+  const otlpSettings = config.otlp?.enabled ? resolveOtlpSettings(config.otlp, { version }) : undefined;
+  let otlp: OtlpPusher | undefined;
+
+  const selfMetrics = createSelfMetrics({
+    pipeline,
+    listeners: () => listeners,
+    ...(otlpSettings ? { otlpExports: () => otlp?.counts } : {}),
+  });
   let ready = false;
   let http: HttpServer | undefined;
   if (config.listen.http) {
@@ -90,6 +102,16 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     throw err;
   }
   ready = true;
+  if (otlpSettings) {
+    otlp = new OtlpPusher({
+      settings: otlpSettings,
+      snapshots: () => pipeline.rollups.snapshot(),
+      largestBudget: Math.max(0, ...config.rollups.map((r) => r.budget)),
+      logger: logger.child({ component: 'otlp' }),
+      version,
+      startTimeMs: startedAtMs,
+    });
+  }
 
   let savedGeneration = pipeline.templateGeneration;
   const saveTemplates = async (): Promise<void> => {
@@ -110,12 +132,15 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     pipeline,
     listeners,
     http,
+    otlp,
     stop(reason: string) {
       stopping ??= (async () => {
         logger.info({ reason }, 'shutting down');
         ready = false;
         clearInterval(timer);
         await Promise.all(listeners.map((l) => l.stop()));
+        // Final push after the last datagram and before HTTP closes; bounded by the OTLP timeout.
+        await otlp?.stop();
         await saveTemplates();
         await http?.stop();
         logger.info('stopped');

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { buildOtlpConfig, checkOtlpSection } from '../exporters/otlp/otlp-config.js';
 import { registerSecretValues } from '../log.js';
 import { formatAddress, parseAddress } from '../util/address.js';
 import { defaultConfig } from './defaults.js';
@@ -637,6 +638,8 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
     }
   });
 
+  checkOtlpSection(raw.otlp, (path, message, atKey) => ctx.errorAt(path, message, atKey));
+
   const rollupNames = new Map<string, string>();
   asArray(raw.rollups).forEach((entry, i) => {
     const r = asObject(entry);
@@ -730,6 +733,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     });
   }
   if (r.interfaces?.budget !== undefined) cfg.interfaces.budget = r.interfaces.budget;
+  if (raw.otlp !== undefined) cfg.otlp = buildOtlpConfig(raw.otlp);
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;

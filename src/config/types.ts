@@ -88,4 +88,37 @@ export interface FlowgaugeConfig {
   };
   stateDir: string;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
+  /** OTLP/HTTP push of the rollups; absent = no push (see docs/otlp.md). */
+  otlp?: OtlpConfig;
+}
+
+export interface OtlpTlsConfig {
+  /** PEM file of the CA(s) that sign the receiver's certificate. */
+  caFile?: string;
+  /** PEM client certificate and key, for mutual TLS. */
+  certFile?: string;
+  keyFile?: string;
+  insecureSkipVerify?: boolean;
+}
+
+/**
+ * The `otlp:` section as written in the file. A key left undefined falls back to the standard
+ * OTEL_EXPORTER_OTLP_* environment variables, then to the built-in default, when the push starts.
+ */
+export interface OtlpConfig {
+  enabled: boolean;
+  /** Base URL; `/v1/metrics` is appended (like OTEL_EXPORTER_OTLP_ENDPOINT). */
+  endpoint?: string;
+  /** Full URL used as is (like OTEL_EXPORTER_OTLP_METRICS_ENDPOINT); wins over endpoint. */
+  metricsEndpoint?: string;
+  protocol?: 'http/protobuf' | 'http/json';
+  headers: Record<string, string>;
+  tls: OtlpTlsConfig;
+  compression?: 'gzip' | 'none';
+  intervalMs?: number;
+  timeoutMs?: number;
+  temporality?: 'cumulative' | 'delta';
+  resourceAttributes: Record<string, string | number | boolean>;
+  /** Most data points per request; larger exports are split. Undefined = one request. */
+  maxExportBatchSize?: number;
 }

@@ -13,6 +13,8 @@ export interface SelfMetricsSources {
   pipeline: FlowPipeline;
   listeners: () => UdpListener[];
   interfaceSeries?: () => number;
+  /** OTLP export outcomes; given only when the OTLP push is configured. */
+  otlpExports?: () => { success: number; failure: number; dropped: number } | undefined;
 }
 
 export interface SelfMetrics {
@@ -264,6 +266,23 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
       }
     },
   });
+  if (src.otlpExports) {
+    const read = src.otlpExports;
+    new client.Counter({
+      name: 'flowgauge_otlp_exports_total',
+      help: 'OTLP export requests by result (dropped: not sent because one was still in flight or the push was stopping).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const counts = read();
+        if (counts === undefined) return;
+        this.inc({ result: 'success' }, counts.success);
+        this.inc({ result: 'failure' }, counts.failure);
+        this.inc({ result: 'dropped' }, counts.dropped);
+      },
+    });
+  }
   const render = new client.Histogram({
     name: 'flowgauge_scrape_render_seconds',
     help: 'Time to render the /metrics exposition.',
