@@ -17,7 +17,9 @@ import { countError, createDecodeCounters, DecodeError, type DecodeCounters } fr
 import { Enricher } from './enrich/enricher.js';
 import type { FlowRecord } from './record.js';
 import { InterfaceCounterStore } from './rollup/interface-counters.js';
+import type { MeasureSnapshots } from './rollup/measure-snapshot.js';
 import { RollupEngine } from './rollup/rollup-engine.js';
+import type { RollupSnapshot } from './rollup/snapshot.js';
 import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 
 export type ExportProtocol = 'netflow5' | 'netflow9' | 'ipfix' | 'sflow' | 'unknown';
@@ -82,10 +84,19 @@ export class FlowPipeline {
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
   /** Bumped whenever a template is learned or withdrawn, so the state file is rewritten. */
   templateGeneration = 0;
+  /** Receive time of the datagram being decoded: the time sliding windows see for its records. */
+  private receivedMs = 0;
+  /** Newest receive time so far, and the monotonic clock reading when it arrived. */
+  private newestReceivedMs = -Infinity;
+  private newestReceivedAt = 0;
 
   constructor(config: FlowgaugeConfig, options: PipelineOptions = {}) {
     this.config = config;
-    this.rollups = new RollupEngine(config.rollups);
+    this.rollups = new RollupEngine(
+      config.rollups,
+      {},
+      { histograms: config.histograms, distinct: config.distinct, info: config.info, inventory: config.inventory },
+    );
     this.enricher = new Enricher(config);
     this.maxExporters = options.maxExporters ?? 10_000;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
@@ -111,7 +122,13 @@ export class FlowPipeline {
       entry = this.createExporter(exporterAddress, nowMs);
     }
     entry.lastSeenMs = nowMs;
+    this.receivedMs = nowMs;
+    if (nowMs >= this.newestReceivedMs) {
+      this.newestReceivedMs = nowMs;
+      this.newestReceivedAt = performance.now();
+    }
     const protocol = detectProtocol(buf);
+    if (protocol !== 'unknown') this.rollups.measures.exporterSeen(exporterAddress, exporterAddress, protocol);
     entry.lastProtocol = protocol;
     entry.datagramsByProtocol.set(protocol, (entry.datagramsByProtocol.get(protocol) ?? 0) + 1);
     const templatesBefore = entry.counters.templatesReceived + entry.counters.templatesWithdrawn;
@@ -147,6 +164,22 @@ export class FlowPipeline {
     this.enricher.enrich(r, labels);
     const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
     this.rollups.add(labels, r.bytes * rate, r.packets * rate, r.flows);
+    this.rollups.observe(r, labels, this.receivedMs);
+  }
+
+  /**
+   * "Now" for the sliding windows at a scrape: the newest receive time, advanced by the real time
+   * elapsed since that datagram arrived. Live, that is the wall clock; in a replay, the end of the
+   * capture (its datagrams carry capture times). Never needs a timer.
+   */
+  measureNowMs(): number {
+    if (this.newestReceivedMs === -Infinity) return Date.now();
+    return this.newestReceivedMs + (performance.now() - this.newestReceivedAt);
+  }
+
+  /** Histograms, distinct-count gauges and info series for one render, beside `rollups` (its traffic snapshots). */
+  measureSnapshots(rollups: readonly RollupSnapshot[]): MeasureSnapshots {
+    return this.rollups.measureSnapshots(this.measureNowMs(), rollups);
   }
 
   private createExporter(address: string, nowMs: number): ExporterEntry {

@@ -3,6 +3,9 @@
  * key left out of a config file falls back to.
  */
 import { DEFAULT_ROLLUPS } from '../rollup/defaults.js';
+import { DEFAULT_DISTINCT } from '../rollup/distinct-family.js';
+import { DEFAULT_HISTOGRAMS } from '../rollup/histogram-family.js';
+import { DEFAULT_INFO } from '../rollup/info-series.js';
 import { DEFAULT_INTERFACE_BUDGET } from '../rollup/interface-counters.js';
 import type { FlowgaugeConfig } from './types.js';
 
@@ -55,6 +58,9 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   peerNetworks: [],
   // A structured copy: freezing must not reach into the rollup module's own export.
   rollups: structuredClone(DEFAULT_ROLLUPS),
+  histograms: structuredClone(DEFAULT_HISTOGRAMS) as FlowgaugeConfig['histograms'],
+  distinct: { ...DEFAULT_DISTINCT },
+  info: { ...DEFAULT_INFO },
   interfaces: { budget: DEFAULT_INTERFACE_BUDGET },
   stateDir: './state',
   log: { level: 'info' },

@@ -12,6 +12,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import { buildOtlpConfig, checkOtlpSection } from '../exporters/otlp/otlp-config.js';
 import { registerSecretValues } from '../log.js';
 import { formatAddress, parseAddress } from '../util/address.js';
+import { applyMeasureConfig, checkMeasureConfig } from '../rollup/measure-config.js';
 import { defaultConfig } from './defaults.js';
 import { configSchema, LOG_LEVELS, ROLLUP_LABELS } from './schema.js';
 import type { AppRule, FlowgaugeConfig, InventoryEntry, PeerNetwork, RollupDefinition, RollupLabel } from './types.js';
@@ -640,6 +641,8 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
 
   checkOtlpSection(raw.otlp, (path, message, atKey) => ctx.errorAt(path, message, atKey));
 
+  checkMeasureConfig(raw, (path, message) => ctx.errorAt(path, message));
+
   const rollupNames = new Map<string, string>();
   asArray(raw.rollups).forEach((entry, i) => {
     const r = asObject(entry);
@@ -734,6 +737,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   }
   if (r.interfaces?.budget !== undefined) cfg.interfaces.budget = r.interfaces.budget;
   if (raw.otlp !== undefined) cfg.otlp = buildOtlpConfig(raw.otlp);
+  applyMeasureConfig(raw, cfg);
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;

@@ -160,6 +160,44 @@ export const configSchema = {
         max_export_batch_size: { type: 'integer', minimum: 1, maximum: MAX_ROLLUP_BUDGET },
       },
     },
+    histograms: {
+      type: 'array',
+      description: 'Replaces the default histogram families (flow_rtt_seconds, flow_duration_seconds) when given; [] turns them off.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'value', 'labels', 'budget'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          value: { enum: ['rtt', 'duration'], description: 'rtt: latency the source reports; duration: flow end - start.' },
+          labels: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ROLLUP_LABELS] } },
+          budget: { type: 'integer', minimum: 1, maximum: MAX_ROLLUP_BUDGET },
+          buckets: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'number', minimum: 0 }, description: 'Upper bounds in seconds, increasing.' },
+          fallback: { type: 'array', uniqueItems: true, items: { enum: [...ROLLUP_LABELS] } },
+          help: { type: 'string' },
+        },
+      },
+    },
+    distinct: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'flow_device_distinct_peers / _ports: HyperLogLog per device over a sliding window.',
+      properties: {
+        budget: { type: 'integer', minimum: 0, maximum: MAX_ROLLUP_BUDGET, description: 'Devices with series, "other" included; 0 turns them off.' },
+        window_seconds: { type: 'integer', minimum: 1, maximum: 86400 },
+        sub_windows: { type: 'integer', minimum: 1, maximum: 60 },
+        precision: { type: 'integer', minimum: 4, maximum: 16 },
+      },
+    },
+    info: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Budgets of flow_device_info and flow_exporter_info; 0 turns one off.',
+      properties: {
+        device_budget: { type: 'integer', minimum: 0, maximum: MAX_ROLLUP_BUDGET },
+        exporter_budget: { type: 'integer', minimum: 0, maximum: MAX_ROLLUP_BUDGET },
+      },
+    },
     state_dir: { type: 'string', minLength: 1 },
     log: {
       type: 'object',

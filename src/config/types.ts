@@ -54,6 +54,40 @@ export interface RollupDefinition {
   help?: string;
 }
 
+/** What a histogram observes per record: `rtt` (record latency), `duration` (flow end - start). */
+export type HistogramValue = 'rtt' | 'duration';
+
+export interface HistogramDefinition {
+  /** Metric name: `<name>_bucket`, `<name>_sum`, `<name>_count`. */
+  name: string;
+  value: HistogramValue;
+  labels: RollupLabel[];
+  /** Hard cap on label sets (each label set yields one series per bucket, `+Inf`, `_sum`, `_count`). */
+  budget: number;
+  /** Bucket upper bounds in seconds, strictly increasing (`+Inf` is implied). */
+  buckets: number[];
+  /** Labels folded to "other" first, in order; default: the labels from last to first. */
+  fallback?: RollupLabel[];
+  help?: string;
+}
+
+/** The `flow_device_distinct_peers` / `_ports` gauges (HyperLogLog per device over a sliding window). */
+export interface DistinctSettings {
+  /** Devices with their own series, the `other` row included; 0 turns the gauges off. */
+  budget: number;
+  windowSeconds: number;
+  /** The window moves in steps of windowSeconds / subWindows. */
+  subWindows: number;
+  /** HyperLogLog precision p: 2^p registers, standard error 1.04 / sqrt(2^p). */
+  precision: number;
+}
+
+/** Budgets of the `flow_device_info` and `flow_exporter_info` series; 0 turns one off. */
+export interface InfoSettings {
+  deviceBudget: number;
+  exporterBudget: number;
+}
+
 export interface NetflowListenerSettings {
   /** Socket receive buffer in bytes (SO_RCVBUF); the kernel caps it at net.core.rmem_max. */
   receiveBufferBytes: number;
@@ -81,6 +115,10 @@ export interface FlowgaugeConfig {
   apps: AppRule[];
   peerNetworks: PeerNetwork[];
   rollups: RollupDefinition[];
+  /** Histogram families (flow_rtt_seconds, flow_duration_seconds); replaces the defaults when given. */
+  histograms: HistogramDefinition[];
+  distinct: DistinctSettings;
+  info: InfoSettings;
   /** Interface metrics from sFlow counter samples. */
   interfaces: {
     /** Interfaces (exporter, ifIndex) with series; 0 turns interface metrics off. */

@@ -31,10 +31,11 @@ export async function renderMetrics(
 ): Promise<string> {
   const started = performance.now();
   const snapshots = pipeline.rollups.snapshot();
+  const measures = pipeline.measureSnapshots(snapshots);
   const interfaces = renderInterfaceMetrics(pipeline.interfaces.snapshot(), format);
   const self = format === 'openmetrics' ? await selfMetrics.openmetrics.metrics() : await selfMetrics.prometheus.metrics();
   // Interface families go before the self-metrics; renderExposition ends OpenMetrics with one # EOF.
-  const text = renderExposition(snapshots, format, interfaces + self);
+  const text = renderExposition(snapshots, format, interfaces + self, measures);
   selfMetrics.observeRender((performance.now() - started) / 1000);
   return text;
 }

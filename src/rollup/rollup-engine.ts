@@ -3,6 +3,9 @@
  * sum over any rollup equals the sum over any other of the same traffic.
  */
 import type { RollupDefinition } from '../config/types.js';
+import type { FlowRecord } from '../record.js';
+import type { MeasureSnapshots, MeasureStats } from './measure-snapshot.js';
+import { MeasureSet, type MeasureSetOptions } from './measures.js';
 import { RollupFamily, type RollupFamilyOptions } from './rollup-family.js';
 import type { RollupSnapshot, RollupStats } from './snapshot.js';
 import type { FlowLabels } from './types.js';
@@ -18,8 +21,14 @@ export function rollupMetricNames(name: string): string[] {
 
 export class RollupEngine {
   private readonly list: RollupFamily[];
+  /** Histograms, distinct-count gauges and info series fed from the same records. */
+  readonly measures: MeasureSet;
 
-  constructor(defs: RollupDefinition[], options: RollupFamilyOptions | ((def: RollupDefinition) => RollupFamilyOptions) = {}) {
+  constructor(
+    defs: RollupDefinition[],
+    options: RollupFamilyOptions | ((def: RollupDefinition) => RollupFamilyOptions) = {},
+    measures: MeasureSetOptions = {},
+  ) {
     if (!Array.isArray(defs)) throw new Error('rollups must be a list of rollup definitions');
     const byName = new Map<string, RollupDefinition>();
     const byMetric = new Map<string, RollupDefinition>();
@@ -47,6 +56,26 @@ export class RollupEngine {
       }
     }
     this.list = defs.map((d) => new RollupFamily(d, typeof options === 'function' ? options(d) : options));
+    this.measures = new MeasureSet(measures);
+    for (const [metric, owner] of this.measures.metricNames()) {
+      const rollup = byMetric.get(metric);
+      if (rollup !== undefined) throw new Error(`rollup "${rollup.name}" and ${owner} both produce metric "${metric}"`);
+    }
+  }
+
+  /** Feeds one enriched record to the histograms and distinct counts (after add() counted it). */
+  observe(record: FlowRecord, labels: FlowLabels, receivedMs: number): void {
+    this.measures.observe(record, labels, receivedMs);
+  }
+
+  /** Histogram, gauge and info snapshots; `rollups` are this render's traffic snapshots. */
+  measureSnapshots(nowMs: number, rollups: readonly RollupSnapshot[] = []): MeasureSnapshots {
+    return this.measures.snapshot(nowMs, rollups);
+  }
+
+  /** Budget use of the histogram, gauge and info families, like stats() for the rollups. */
+  measureStats(): MeasureStats[] {
+    return this.measures.stats();
   }
 
   /** Count one record in every rollup. */

@@ -1,0 +1,227 @@
+/**
+ * Distinct peers and distinct peer ports per device over a sliding window: one pair of
+ * SlidingHyperLogLog sketches per device with a series, rendered as the gauges
+ * `flow_device_distinct_peers{device}` and `flow_device_distinct_ports{device}`. A device whose
+ * distinct counts jump (an IoT device scanning, or contacting many new hosts) shows it at once.
+ *
+ * Bounded like every family: at most `budget` devices (the `other` row included, whose slot is
+ * reserved). A device without a slot folds into `other`, whose sketches hold the union of every
+ * folded device. Because these are gauges over a window, a device that has been silent for the
+ * whole window gives its slot up to a new device (its series disappears), found in O(1) through a
+ * least-recently-seen list; a device still inside the window is never evicted.
+ *
+ * Time is whatever the caller passes (the record's receive time, and a scrape time): no timers.
+ */
+import type { DistinctSettings } from '../config/types.js';
+import { HyperLogLog, SlidingHyperLogLog, checkPrecision, checkWindow, hllStandardError } from './hyperloglog.js';
+import type { GaugeSnapshot, MeasureStats } from './measure-snapshot.js';
+import { OTHER } from './types.js';
+
+export const DEFAULT_DISTINCT: Readonly<DistinctSettings> = Object.freeze({
+  budget: 500,
+  windowSeconds: 300,
+  subWindows: 5,
+  precision: 10,
+});
+
+export const DISTINCT_PEERS_METRIC = 'flow_device_distinct_peers';
+export const DISTINCT_PORTS_METRIC = 'flow_device_distinct_ports';
+
+/** No list link. */
+const NIL = -1;
+
+export class DistinctFamily {
+  readonly budget: number;
+  readonly windowMs: number;
+  readonly subWindows: number;
+  readonly precision: number;
+  /** Relative standard error of each estimate. */
+  readonly standardError: number;
+
+  private readonly bySlot: string[] = [];
+  private readonly peers: SlidingHyperLogLog[] = [];
+  private readonly ports: SlidingHyperLogLog[] = [];
+  private readonly slotOf = new Map<string, number>();
+  /** Least-recently-seen list over device slots (not the `other` slot): head = most recent. */
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
+  private head = NIL;
+  private tail = NIL;
+  private lastSeenMs = new Float64Array(0);
+  private otherSlot = NIL;
+  private readonly scratch: HyperLogLog;
+  private newestMs = -Infinity;
+
+  private admissions = 0;
+  private evictions = 0;
+  private folded = 0;
+  /** Observations older than the window, ignored. */
+  late = 0;
+
+  constructor(settings: DistinctSettings) {
+    const budget = settings.budget;
+    if (!Number.isSafeInteger(budget) || budget < 1) {
+      throw new Error(`distinct: budget must be an integer of at least 1 (the "other" row), got ${String(budget)}`);
+    }
+    checkPrecision(settings.precision);
+    this.windowMs = settings.windowSeconds * 1000;
+    checkWindow(this.windowMs, settings.subWindows);
+    this.budget = budget;
+    this.subWindows = settings.subWindows;
+    this.precision = settings.precision;
+    this.standardError = hllStandardError(settings.precision);
+    this.scratch = new HyperLogLog(settings.precision);
+  }
+
+  /**
+   * Counts one record of `device` at time `tMs`: `peerHash` is the hash of the peer address,
+   * `portHash` the hash of the peer-side (protocol, port), or -1 when the record has no port.
+   */
+  observe(device: string, tMs: number, peerHash: number, portHash: number): void {
+    let slot = this.slotOf.get(device);
+    if (slot === undefined) slot = this.place(device, tMs);
+    else if (slot !== this.otherSlot) this.touch(slot, tMs);
+    if (tMs > this.newestMs) this.newestMs = tMs;
+    if (!this.peers[slot].addHash(peerHash, tMs)) {
+      this.late++;
+      return;
+    }
+    if (portHash >= 0) this.ports[slot].addHash(portHash, tMs);
+  }
+
+  /** The time of the newest observation (ms), -Infinity before the first. */
+  get newestObservationMs(): number {
+    return this.newestMs;
+  }
+
+  /** Devices holding a series of their own (without `other`), most recently seen first. */
+  keptDevices(): string[] {
+    const out: string[] = [];
+    for (let s = this.head; s !== NIL; s = this.next[s]) out.push(this.bySlot[s]);
+    return out;
+  }
+
+  /** Both gauges at `nowMs` (default: the newest observation). Rows in slot order. */
+  snapshot(nowMs: number = this.newestMs): { peers: GaugeSnapshot; ports: GaugeSnapshot } {
+    const rows = this.bySlot.length;
+    const peerValues = new Float64Array(rows);
+    const portValues = new Float64Array(rows);
+    for (let s = 0; s < rows; s++) {
+      peerValues[s] = Math.round(this.peers[s].estimate(nowMs, this.scratch));
+      portValues[s] = Math.round(this.ports[s].estimate(nowMs, this.scratch));
+    }
+    const labelValues = this.bySlot.map((d) => Object.freeze([d]));
+    const minutes = this.windowMs / 60_000;
+    const window = Number.isInteger(minutes) ? `${minutes} min` : `${this.windowMs / 1000} s`;
+    const error = `${(this.standardError * 100).toFixed(1)} % standard error`;
+    return {
+      peers: {
+        name: DISTINCT_PEERS_METRIC,
+        help: `Distinct peer addresses each local device exchanged flows with in the last ${window} (HyperLogLog estimate, ${error}).`,
+        labelNames: ['device'],
+        labelValues,
+        values: peerValues,
+      },
+      ports: {
+        name: DISTINCT_PORTS_METRIC,
+        help: `Distinct peer-side (protocol, port) pairs of each local device's TCP, UDP, SCTP and DCCP flows in the last ${window} (HyperLogLog estimate, ${error}).`,
+        labelNames: ['device'],
+        labelValues,
+        values: portValues,
+      },
+    };
+  }
+
+  stats(): MeasureStats[] {
+    const base = {
+      kind: 'gauge' as const,
+      seriesInUse: this.bySlot.length,
+      budget: this.budget,
+      admissions: this.admissions,
+      evictions: this.evictions,
+      foldedRecords: this.folded,
+      foldedBytes: 0,
+    };
+    return [
+      { name: DISTINCT_PEERS_METRIC, ...base, labels: ['device'] },
+      { name: DISTINCT_PORTS_METRIC, ...base, labels: ['device'] },
+    ];
+  }
+
+  /** Slot for a device seen for the first time (or again after losing its slot). */
+  private place(device: string, tMs: number): number {
+    // One slot is always left for `other`.
+    const deviceSlots = this.bySlot.length - (this.otherSlot === NIL ? 0 : 1);
+    if (device !== OTHER && deviceSlots < this.budget - 1) {
+      const slot = this.newSlot(device);
+      this.linkFront(slot, tMs);
+      this.admissions++;
+      return slot;
+    }
+    // Reuse the slot of the least recently seen device if its window has emptied.
+    const t = this.tail;
+    if (device !== OTHER && t !== NIL && this.peers[t].isIdle(tMs) && this.ports[t].isIdle(tMs)) {
+      this.slotOf.delete(this.bySlot[t]);
+      this.peers[t].clear();
+      this.ports[t].clear();
+      this.bySlot[t] = device;
+      this.slotOf.set(device, t);
+      this.unlink(t);
+      this.linkFront(t, tMs);
+      this.evictions++;
+      this.admissions++;
+      return t;
+    }
+    if (device !== OTHER) this.folded++;
+    if (this.otherSlot === NIL) this.otherSlot = this.newSlot(OTHER);
+    return this.otherSlot;
+  }
+
+  private newSlot(device: string): number {
+    const slot = this.bySlot.length;
+    this.bySlot.push(device);
+    this.peers.push(new SlidingHyperLogLog(this.precision, this.windowMs, this.subWindows));
+    this.ports.push(new SlidingHyperLogLog(this.precision, this.windowMs, this.subWindows));
+    this.slotOf.set(device, slot);
+    if (slot >= this.prev.length) {
+      const cap = Math.min(this.budget, Math.max(16, this.prev.length * 2));
+      const p = new Int32Array(cap).fill(NIL);
+      const n = new Int32Array(cap).fill(NIL);
+      const l = new Float64Array(cap);
+      p.set(this.prev);
+      n.set(this.next);
+      l.set(this.lastSeenMs);
+      this.prev = p;
+      this.next = n;
+      this.lastSeenMs = l;
+    }
+    return slot;
+  }
+
+  private touch(slot: number, tMs: number): void {
+    if (tMs > this.lastSeenMs[slot]) this.lastSeenMs[slot] = tMs;
+    if (this.head === slot) return;
+    this.unlink(slot);
+    this.linkFront(slot, this.lastSeenMs[slot]);
+  }
+
+  private linkFront(slot: number, tMs: number): void {
+    this.lastSeenMs[slot] = Math.max(this.lastSeenMs[slot], tMs);
+    this.prev[slot] = NIL;
+    this.next[slot] = this.head;
+    if (this.head !== NIL) this.prev[this.head] = slot;
+    this.head = slot;
+    if (this.tail === NIL) this.tail = slot;
+  }
+
+  private unlink(slot: number): void {
+    const p = this.prev[slot];
+    const n = this.next[slot];
+    if (p !== NIL) this.next[p] = n;
+    else this.head = n;
+    if (n !== NIL) this.prev[n] = p;
+    else this.tail = p;
+    this.prev[slot] = NIL;
+    this.next[slot] = NIL;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Histogram families (flow_rtt_seconds, flow_duration_seconds): per label set, fixed bucket counts
+ * in one Float64Array, a sum and a count, under the same cardinality contract as the counters:
+ * - hard cap on label sets (`other` rows included), fold to `other` when a key has no row;
+ * - conservation: every observation lands in exactly one row, so the `_count`s sum to the number
+ *   of observations (and the `_sum`s to their total, up to floating-point rounding);
+ * - never reset: rows are kept for the life of the process and their buckets only grow.
+ * Observing allocates nothing for a label set that already has a row.
+ */
+import type { HistogramDefinition, HistogramValue } from '../config/types.js';
+import { LabelSlots } from './label-slots.js';
+import type { HistogramSnapshot, MeasureStats } from './measure-snapshot.js';
+import type { FlowLabels } from './types.js';
+
+/** Round-trip / network latency: 1 ms to 5 s. */
+export const DEFAULT_RTT_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Flow duration: 100 ms to 1 h. */
+export const DEFAULT_DURATION_BUCKETS: readonly number[] = [0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+/** Most finite buckets a histogram may have (each is one series per label set). */
+export const MAX_HISTOGRAM_BUCKETS = 64;
+
+export const DEFAULT_HISTOGRAMS: readonly HistogramDefinition[] = [
+  {
+    name: 'flow_rtt_seconds',
+    value: 'rtt',
+    labels: ['device'],
+    budget: 500,
+    buckets: [...DEFAULT_RTT_BUCKETS],
+    help: 'Round-trip or network latency reported by the flow source, per local device',
+  },
+  {
+    name: 'flow_duration_seconds',
+    value: 'duration',
+    labels: ['app'],
+    budget: 200,
+    buckets: [...DEFAULT_DURATION_BUCKETS],
+    help: 'Duration of flow records (end minus start) from sources with real flow times, per application',
+  },
+];
+
+/** Fresh copies of the defaults. */
+export function defaultHistograms(): HistogramDefinition[] {
+  return DEFAULT_HISTOGRAMS.map((d) => ({ ...d, labels: [...d.labels], buckets: [...d.buckets] }));
+}
+
+export const HISTOGRAM_VALUES: readonly HistogramValue[] = ['rtt', 'duration'];
+
+/** Sample names a histogram puts into the exposition (and its OpenMetrics family name). */
+export function histogramMetricNames(name: string): string[] {
+  return [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`];
+}
+
+/** Throws an Error naming the histogram when its buckets or value are invalid. */
+export function validateHistogramBuckets(name: string, buckets: unknown): void {
+  const where = `histogram "${name}"`;
+  if (!Array.isArray(buckets) || buckets.length === 0) throw new Error(`${where}: buckets must be a non-empty list of upper bounds in seconds`);
+  if (buckets.length > MAX_HISTOGRAM_BUCKETS) throw new Error(`${where}: at most ${MAX_HISTOGRAM_BUCKETS} buckets, got ${buckets.length}`);
+  let prev = -Infinity;
+  buckets.forEach((b, i) => {
+    if (typeof b !== 'number' || !Number.isFinite(b) || b < 0) {
+      throw new Error(`${where}: bucket ${i} (${String(b)}) must be a finite number of seconds, 0 or more (+Inf is implied)`);
+    }
+    if (!(b > prev)) throw new Error(`${where}: buckets must be strictly increasing, but ${b} follows ${prev}`);
+    prev = b;
+  });
+}
+
+const INITIAL_CAPACITY = 16;
+
+export class HistogramFamily {
+  readonly name: string;
+  readonly value: HistogramValue;
+  readonly help: string;
+  readonly budget: number;
+  readonly labelNames: readonly string[];
+  readonly bounds: readonly number[];
+  private readonly slots: LabelSlots;
+  private readonly boundsArray: Float64Array;
+  /** Buckets per row: the finite bounds plus +Inf. */
+  private readonly width: number;
+  /** Non-cumulative bucket counts, `width` per row; cumulated in snapshots. */
+  private counts: Float64Array;
+  private sums: Float64Array;
+  private capacity: number;
+  private totalCount = 0;
+  private totalSum = 0;
+  /** Observations refused: negative, infinite or NaN values. */
+  rejected = 0;
+
+  constructor(def: HistogramDefinition) {
+    if (!(HISTOGRAM_VALUES as readonly string[]).includes(def.value)) {
+      throw new Error(`histogram "${def.name}": value must be one of ${HISTOGRAM_VALUES.join(', ')}, got ${String(def.value)}`);
+    }
+    validateHistogramBuckets(def.name, def.buckets);
+    this.slots = new LabelSlots(def);
+    this.name = def.name;
+    this.value = def.value;
+    this.budget = def.budget;
+    this.labelNames = this.slots.labelNames;
+    this.help = def.help ?? `Distribution of ${def.value} per ${def.labels.join(' and ')}`;
+    this.bounds = Object.freeze([...def.buckets]);
+    this.boundsArray = Float64Array.from(def.buckets);
+    this.width = def.buckets.length + 1;
+    this.capacity = Math.min(this.budget, INITIAL_CAPACITY);
+    this.counts = new Float64Array(this.capacity * this.width);
+    this.sums = new Float64Array(this.capacity);
+  }
+
+  /** Adds one observation, in seconds, to the row of `labels` (or the row it folds into). */
+  observe(labels: FlowLabels, seconds: number): void {
+    if (!(seconds >= 0 && seconds < Infinity)) {
+      this.rejected++;
+      return;
+    }
+    const slot = this.slots.slotOf(labels);
+    if (slot >= this.capacity) this.grow();
+    const b = this.boundsArray;
+    let i = 0;
+    while (i < b.length && seconds > b[i]) i++;
+    this.counts[slot * this.width + i]++;
+    this.sums[slot] += seconds;
+    this.totalCount++;
+    this.totalSum += seconds;
+  }
+
+  snapshot(): HistogramSnapshot {
+    const rows = this.slots.rows;
+    const w = this.width;
+    const buckets = new Float64Array(rows * w);
+    const counts = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let i = 0; i < w; i++) {
+        acc += this.counts[r * w + i];
+        buckets[r * w + i] = acc;
+      }
+      counts[r] = acc;
+    }
+    return {
+      name: this.name,
+      help: this.help,
+      unit: this.name.endsWith('_seconds') ? 'seconds' : undefined,
+      labelNames: this.labelNames,
+      labelValues: this.slots.rowValues.slice(0, rows),
+      bounds: this.bounds,
+      buckets,
+      sums: this.sums.slice(0, rows),
+      counts,
+      budget: this.budget,
+      totalCount: this.totalCount,
+      totalSum: this.totalSum,
+    };
+  }
+
+  stats(): MeasureStats {
+    return {
+      name: this.name,
+      kind: 'histogram',
+      labels: [...this.labelNames],
+      seriesInUse: this.slots.rows,
+      budget: this.budget,
+      admissions: this.slots.admissions,
+      evictions: 0,
+      foldedRecords: this.slots.folded,
+      foldedBytes: 0,
+    };
+  }
+
+  private grow(): void {
+    const cap = Math.min(this.budget, this.capacity * 2);
+    const counts = new Float64Array(cap * this.width);
+    counts.set(this.counts);
+    const sums = new Float64Array(cap);
+    sums.set(this.sums);
+    this.counts = counts;
+    this.sums = sums;
+    this.capacity = cap;
+  }
+}

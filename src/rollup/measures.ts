@@ -1,0 +1,154 @@
+/**
+ * The families beside the traffic counters, fed from the same enriched records: latency and
+ * duration histograms, distinct peers/ports per device, and the info series. RollupEngine holds
+ * one MeasureSet; the pipeline calls observe() after counting each record.
+ */
+import type { DistinctSettings, HistogramDefinition, InfoSettings, InventoryEntry } from '../config/types.js';
+import { isCloudSource } from '../enrich/orientation.js';
+import { Direction, type FlowRecord } from '../record.js';
+import { DEFAULT_DISTINCT, DISTINCT_PEERS_METRIC, DISTINCT_PORTS_METRIC, DistinctFamily } from './distinct-family.js';
+import { DEFAULT_HISTOGRAMS, HistogramFamily, histogramMetricNames } from './histogram-family.js';
+import { hashAddress, hashPort } from './hyperloglog.js';
+import { DEFAULT_INFO, DEVICE_INFO, DeviceInfo, EXPORTER_INFO, type InfoSeries, createExporterInfo } from './info-series.js';
+import type { MeasureSnapshots, MeasureStats } from './measure-snapshot.js';
+import type { RollupSnapshot } from './snapshot.js';
+import type { FlowLabels } from './types.js';
+
+export interface MeasureSetOptions {
+  /** Default: flow_rtt_seconds per device and flow_duration_seconds per app. */
+  histograms?: readonly HistogramDefinition[];
+  /** Default: DEFAULT_DISTINCT; a budget of 0 turns the gauges off. */
+  distinct?: DistinctSettings;
+  /** Default: DEFAULT_INFO; a budget of 0 turns that info family off. */
+  info?: InfoSettings;
+  /** Inventory entries, each one flow_device_info row. */
+  inventory?: readonly InventoryEntry[];
+}
+
+/** IP protocols whose records carry real ports: TCP, UDP, DCCP, UDP-Lite, SCTP. */
+function hasPorts(protocol: number): boolean {
+  return protocol === 6 || protocol === 17 || protocol === 33 || protocol === 136 || protocol === 132;
+}
+
+export class MeasureSet {
+  readonly histograms: readonly HistogramFamily[];
+  readonly distinct: DistinctFamily | undefined;
+  readonly deviceInfo: DeviceInfo | undefined;
+  readonly exporterInfo: InfoSeries | undefined;
+  private readonly rtt: HistogramFamily[];
+  private readonly duration: HistogramFamily[];
+  private readonly exporterScratch: string[] = ['', '', ''];
+
+  /** Throws an Error naming the family when a definition is invalid or two families share a name. */
+  constructor(options: MeasureSetOptions = {}) {
+    const defs = options.histograms ?? DEFAULT_HISTOGRAMS;
+    const seen = new Set<string>();
+    for (const d of defs) {
+      if (seen.has(d.name)) throw new Error(`histogram "${d.name}" is defined twice; histogram names must be unique`);
+      seen.add(d.name);
+    }
+    this.histograms = defs.map((d) => new HistogramFamily(d));
+    this.rtt = this.histograms.filter((h) => h.value === 'rtt');
+    this.duration = this.histograms.filter((h) => h.value === 'duration');
+    const distinct = options.distinct ?? DEFAULT_DISTINCT;
+    this.distinct = distinct.budget > 0 ? new DistinctFamily(distinct) : undefined;
+    const info = options.info ?? DEFAULT_INFO;
+    this.deviceInfo = info.deviceBudget > 0 ? new DeviceInfo(info.deviceBudget, options.inventory ?? []) : undefined;
+    this.exporterInfo = info.exporterBudget > 0 ? createExporterInfo(info.exporterBudget) : undefined;
+    const names = this.metricNames();
+    const owners = new Map<string, string>();
+    for (const [metric, owner] of names) {
+      const prev = owners.get(metric);
+      if (prev !== undefined && prev !== owner) throw new Error(`${prev} and ${owner} both produce metric "${metric}"`);
+      owners.set(metric, owner);
+    }
+  }
+
+  /**
+   * Feeds one enriched record (labels filled by the enricher for this record) received at
+   * `receivedMs`. Allocation-free for label sets and devices that already have rows.
+   */
+  observe(r: FlowRecord, labels: FlowLabels, receivedMs: number): void {
+    const rtt = this.rtt;
+    if (rtt.length > 0) {
+      const ms = r.rttMs;
+      // NaN: the source says nothing about latency.
+      if (ms === ms) for (let i = 0; i < rtt.length; i++) rtt[i].observe(labels, ms / 1000);
+    }
+    const duration = this.duration;
+    // sFlow samples are single packets stamped with the receive time: no flow duration.
+    if (duration.length > 0 && r.sourceKind !== 'sflow' && r.timeStartMs > 0 && r.timeEndMs > 0) {
+      const seconds = (r.timeEndMs - r.timeStartMs) / 1000;
+      for (let i = 0; i < duration.length; i++) duration[i].observe(labels, seconds);
+    }
+    const distinct = this.distinct;
+    const af = r.af;
+    if (distinct !== undefined && (af === 4 || af === 6)) {
+      // The device end as the enricher chose it (orientation.ts): the destination for ingress,
+      // and for a cloud record reported by its receiver whose sender is local too.
+      const dir = labels.direction;
+      const deviceIsDst =
+        dir === 'ingress' || (dir === 'internal' && r.direction === Direction.ingress && isCloudSource(r.sourceKind));
+      const peer = deviceIsDst ? r.src : r.dst;
+      const port = deviceIsDst ? r.srcPort : r.dstPort;
+      const portHash = port > 0 && hasPorts(r.protocol) ? hashPort(r.protocol, port) : -1;
+      distinct.observe(labels.device, receivedMs, hashAddress(af, peer), portHash);
+    }
+  }
+
+  /** An exporter sent a datagram of `source` kind (netflow5, ipfix, sflow, aws...). */
+  exporterSeen(exporter: string, address: string, source: string): void {
+    const info = this.exporterInfo;
+    if (info === undefined) return;
+    const s = this.exporterScratch;
+    s[0] = exporter;
+    s[1] = address;
+    s[2] = source;
+    info.add(s);
+  }
+
+  /**
+   * Snapshots at `nowMs` (the end of the distinct-count window). `rollups` are the traffic
+   * snapshots of the same render: devices with rows there get flow_device_info rows.
+   */
+  snapshot(nowMs: number, rollups: readonly RollupSnapshot[] = []): MeasureSnapshots {
+    const out: MeasureSnapshots = { histograms: this.histograms.map((h) => h.snapshot()), gauges: [], infos: [] };
+    if (this.distinct !== undefined) {
+      const g = this.distinct.snapshot(nowMs);
+      out.gauges.push(g.peers, g.ports);
+    }
+    if (this.deviceInfo !== undefined) out.infos.push(this.deviceInfo.snapshot(this.keptDevices(rollups)));
+    if (this.exporterInfo !== undefined) out.infos.push(this.exporterInfo.snapshot());
+    return out;
+  }
+
+  stats(): MeasureStats[] {
+    const out = this.histograms.map((h) => h.stats());
+    if (this.distinct !== undefined) out.push(...this.distinct.stats());
+    if (this.deviceInfo !== undefined) out.push(this.deviceInfo.stats());
+    if (this.exporterInfo !== undefined) out.push(this.exporterInfo.stats());
+    return out;
+  }
+
+  /** [metric or OpenMetrics family name, owning family] for every name these families expose. */
+  metricNames(): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const h of this.histograms) for (const m of histogramMetricNames(h.name)) out.push([m, `histogram "${h.name}"`]);
+    if (this.distinct !== undefined) {
+      out.push([DISTINCT_PEERS_METRIC, DISTINCT_PEERS_METRIC], [DISTINCT_PORTS_METRIC, DISTINCT_PORTS_METRIC]);
+    }
+    for (const name of [this.deviceInfo ? DEVICE_INFO : undefined, this.exporterInfo ? EXPORTER_INFO : undefined]) {
+      if (name !== undefined) out.push([name, `${name}_info`], [`${name}_info`, `${name}_info`]);
+    }
+    return out;
+  }
+
+  private *keptDevices(rollups: readonly RollupSnapshot[]): Generator<string> {
+    for (const snap of rollups) {
+      const i = snap.labelNames.indexOf('device');
+      if (i < 0) continue;
+      for (const values of snap.labelValues) yield values[i];
+    }
+    if (this.distinct !== undefined) yield* this.distinct.keptDevices();
+  }
+}
