@@ -10,7 +10,7 @@
  */
 import { resetFlowRecord, type RecordSink, type SourceKind } from '../record.js';
 import type { NetflowDecodeContext } from './netflow.js';
-import type { NetflowExporterState, PendingSet } from './netflow-state.js';
+import type { IntList, NetflowExporterState, PendingSet } from './netflow-state.js';
 import type { DomainState, Template } from './template-cache.js';
 import {
   readFixedRecord,
@@ -82,8 +82,8 @@ export function walkSets(
   out.known = true;
   const handled = st.walkHandled;
   const learned = st.walkLearned;
-  handled.length = 0;
-  learned.length = 0;
+  handled.clear();
+  learned.clear();
   const templateSetId = version === 9 ? 0 : 2;
   const optionsSetId = version === 9 ? 1 : 3;
 
@@ -138,7 +138,7 @@ export function walkSets(
     const setId = u16(buf, off);
     const setEnd = off + u16(buf, off + 2);
     if (setId >= 256) {
-      if (h < handled.length && handled[h] === off) {
+      if (h < handled.length && handled.items[h] === off) {
         h++;
       } else {
         const tpl = dom.templates.get(setId);
@@ -258,7 +258,7 @@ function holdSet(
 
 /** Decodes the held sets waiting for the templates of `kind` learned by this message, oldest first. */
 function releaseLearned(
-  learned: number[],
+  learned: IntList,
   kind: TemplateKind,
   version: ExportProtocolVersion,
   dom: DomainState,
@@ -271,7 +271,8 @@ function releaseLearned(
   const unix = s.headerUnixMs;
   const exp = s.exportMs;
   try {
-    for (const id of learned) {
+    for (let i = 0; i < learned.length; i++) {
+      const id = learned.items[i];
       const tpl = dom.templates.get(id);
       if (tpl === undefined || tpl.kind !== kind) continue;
       const held = st.pending.take(version, dom.domain, id);
@@ -310,6 +311,46 @@ function learn(
   st.walkLearned.push(id);
 }
 
+/**
+ * Template refreshes come every few datagrams: when the stored template has exactly the field
+ * specifiers on the wire, refresh it in place without building a field list. Returns the offset
+ * after the specifiers, or -1 when they differ (or run past `end`: the full parse reports that).
+ */
+function refreshIfSame(
+  id: number,
+  kind: TemplateKind,
+  scopeCount: number,
+  count: number,
+  buf: Uint8Array,
+  p: number,
+  end: number,
+  ipfix: boolean,
+  dom: DomainState,
+  st: NetflowExporterState,
+  ctx: NetflowDecodeContext,
+): number {
+  const tpl = dom.templates.get(id);
+  if (tpl === undefined || tpl.kind !== kind || tpl.scopeCount !== scopeCount || tpl.fields.length !== count) return -1;
+  const fields = tpl.fields;
+  for (let i = 0; i < count; i++) {
+    if (p + 4 > end) return -1;
+    const raw = u16(buf, p);
+    const f = fields[i];
+    if (f.length !== u16(buf, p + 2)) return -1;
+    p += 4;
+    if (ipfix && raw & 0x8000) {
+      if (p + 4 > end || f.id !== (raw & 0x7fff) || f.enterprise !== u32(buf, p)) return -1;
+      p += 4;
+    } else if (f.id !== raw || f.enterprise !== 0) {
+      return -1;
+    }
+  }
+  tpl.lastSeenMs = ctx.nowMs;
+  ctx.counters.templatesReceived++;
+  st.walkLearned.push(id);
+  return p;
+}
+
 /** NetFlow v9 template flowset: records of (template id, field count, count x (type, length)). */
 function parseV9Templates(
   buf: Uint8Array,
@@ -329,9 +370,10 @@ function parseV9Templates(
       countError(ctx.counters, 'bad_template');
       return;
     }
-    const fields: FieldSpec[] = new Array(count);
-    for (let i = 0, p = o + 4; i < count; i++, p += 4) fields[i] = { id: u16(buf, p), enterprise: 0, length: u16(buf, p + 2) };
     o = fieldsEnd;
+    if (refreshIfSame(id, 'data', 0, count, buf, fieldsEnd - count * 4, end, false, dom, st, ctx) >= 0) continue;
+    const fields: FieldSpec[] = new Array(count);
+    for (let i = 0, p = fieldsEnd - count * 4; i < count; i++, p += 4) fields[i] = { id: u16(buf, p), enterprise: 0, length: u16(buf, p + 2) };
     learn(id, 'data', 0, fields, 9, dom, st, ctx);
   }
 }
@@ -357,9 +399,11 @@ function parseV9OptionsTemplates(
       return;
     }
     const count = (scopeLen + optLen) / 4;
-    const fields: FieldSpec[] = new Array(count);
-    for (let i = 0, p = o + 6; i < count; i++, p += 4) fields[i] = { id: u16(buf, p), enterprise: 0, length: u16(buf, p + 2) };
+    const first = o + 6;
     o = fieldsEnd;
+    if (refreshIfSame(id, 'options', scopeLen / 4, count, buf, first, end, false, dom, st, ctx) >= 0) continue;
+    const fields: FieldSpec[] = new Array(count);
+    for (let i = 0, p = first; i < count; i++, p += 4) fields[i] = { id: u16(buf, p), enterprise: 0, length: u16(buf, p + 2) };
     learn(id, 'options', scopeLen / 4, fields, 9, dom, st, ctx);
   }
 }
@@ -409,6 +453,11 @@ function parseIpfixTemplates(
       }
       scopeCount = u16(buf, p);
       p += 2;
+    }
+    const refreshed = refreshIfSame(id, kind, scopeCount, count, buf, p, end, true, dom, st, ctx);
+    if (refreshed >= 0) {
+      o = refreshed;
+      continue;
     }
     const fields: FieldSpec[] = [];
     for (let i = 0; i < count; i++) {

@@ -108,6 +108,28 @@ export class PendingSets {
   }
 }
 
+/**
+ * A reusable list of small integers. (Setting a JS array's length to 0 frees its storage, so a
+ * plain array reused per datagram would allocate again on every push.)
+ */
+export class IntList {
+  items = new Int32Array(16);
+  length = 0;
+
+  push(v: number): void {
+    if (this.length === this.items.length) {
+      const grown = new Int32Array(this.items.length * 2);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    this.items[this.length++] = v;
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+}
+
 export interface TemplateInfo {
   protocol: 'netflow9' | 'ipfix';
   domain: number;
@@ -128,10 +150,6 @@ export interface SamplingInfo {
 const STATE_FORMAT = 1;
 const TWO32 = 4294967296;
 
-function domainKey(version: ExportProtocolVersion, domain: number): number {
-  return version * TWO32 + domain;
-}
-
 export class NetflowExporterState {
   readonly limits: Readonly<NetflowStateLimits>;
   /** The one record every decode of this exporter fills and hands to the sink. */
@@ -141,9 +159,11 @@ export class NetflowExporterState {
   /** What the last v9 / IPFIX set walk decoded from its message (for sequence accounting). */
   readonly walkCounts = { data: 0, options: 0, known: true };
   /** Reused by the set walk: offsets of sets decoded in its first pass, templates it learned. */
-  readonly walkHandled: number[] = [];
-  readonly walkLearned: number[] = [];
-  private readonly domains = new Map<number, DomainState>();
+  readonly walkHandled = new IntList();
+  readonly walkLearned = new IntList();
+  /** Per protocol, keyed by domain id (two maps keep the keys small integers: no boxing per lookup). */
+  private readonly v9Domains = new Map<number, DomainState>();
+  private readonly ipfixDomains = new Map<number, DomainState>();
   private readonly v5Engines = new Map<number, SequenceTracker>();
 
   constructor(limits?: Partial<NetflowStateLimits>) {
@@ -159,12 +179,12 @@ export class NetflowExporterState {
 
   /** The domain's state, created on first use; undefined when maxDomains is reached. */
   domain(version: ExportProtocolVersion, domain: number): DomainState | undefined {
-    const k = domainKey(version, domain);
-    let d = this.domains.get(k);
+    const map = version === 9 ? this.v9Domains : this.ipfixDomains;
+    let d = map.get(domain);
     if (d === undefined) {
-      if (this.domains.size >= this.limits.maxDomains) return undefined;
+      if (this.v9Domains.size + this.ipfixDomains.size >= this.limits.maxDomains) return undefined;
       d = new DomainState(version, domain);
-      this.domains.set(k, d);
+      map.set(domain, d);
     }
     return d;
   }
@@ -180,10 +200,14 @@ export class NetflowExporterState {
     return t;
   }
 
+  private allDomains(): DomainState[] {
+    return [...this.v9Domains.values(), ...this.ipfixDomains.values()];
+  }
+
   /** Every template known, for the status page. */
   templates(): TemplateInfo[] {
     const out: TemplateInfo[] = [];
-    for (const d of this.domains.values()) {
+    for (const d of this.allDomains()) {
       for (const t of d.templates.values()) {
         out.push({
           protocol: d.version === 9 ? 'netflow9' : 'ipfix',
@@ -202,7 +226,7 @@ export class NetflowExporterState {
   /** Sampling announced per domain (domains that announced nothing are left out). */
   sampling(): SamplingInfo[] {
     const out: SamplingInfo[] = [];
-    for (const d of this.domains.values()) {
+    for (const d of this.allDomains()) {
       if (d.sampling.effective === 0 && d.sampling.samplers.size === 0) continue;
       out.push({
         protocol: d.version === 9 ? 'netflow9' : 'ipfix',
@@ -217,7 +241,7 @@ export class NetflowExporterState {
   /** Templates (data and options), learned sampling and system init times, for state_dir. */
   toJSON(): unknown {
     const domains = [];
-    for (const d of this.domains.values()) {
+    for (const d of this.allDomains()) {
       if (d.templates.size === 0 && d.sampling.samplers.size === 0 && d.sampling.rate === 0 && Number.isNaN(d.systemInitMs)) continue;
       domains.push({
         protocol: d.version,
@@ -254,7 +278,7 @@ export class NetflowExporterState {
       if (dj.protocol !== 9 && dj.protocol !== 10) throw new Error(`${where}: protocol must be 9 or 10`);
       if (!isUint32(dj.domain)) throw new Error(`${where}: domain must be an integer 0..4294967295`);
       const version = dj.protocol;
-      if (st.domains.has(domainKey(version, dj.domain))) throw new Error(`${where}: duplicate domain ${dj.domain}`);
+      if ((version === 9 ? st.v9Domains : st.ipfixDomains).has(dj.domain)) throw new Error(`${where}: duplicate domain ${dj.domain}`);
       const d = st.domain(version, dj.domain) as DomainState;
       if (dj.systemInitMs !== null && dj.systemInitMs !== undefined) {
         if (typeof dj.systemInitMs !== 'number' || !Number.isFinite(dj.systemInitMs) || dj.systemInitMs < 0) {

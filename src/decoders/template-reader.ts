@@ -330,61 +330,160 @@ function planData(fields: FieldSpec[], p: FieldPresence): DataPlan {
 
 type NumericScratchField = 'interval' | 'packetInterval' | 'packetSpace' | 'sampleSize' | 'samplePopulation' | 'samplerId' | 'systemInitMs' | 'startUptime' | 'endUptime' | 'startDeltaUs' | 'endDeltaUs';
 
+/*
+ * The setters below store through a static property name and compute the value inline from the
+ * `len` argument. A keyed store (`r[field]`), or a value returned by a reader shared by several
+ * lengths, would box every value beyond 31 bits (8-byte counters, ms timestamps) into a new heap
+ * number whenever V8 cannot inline the call. Generated readers use the snippets instead.
+ */
+const SCRATCH_UINT: Record<NumericScratchField, FieldSetter> = {
+  interval: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.interval = v;
+  },
+  packetInterval: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.packetInterval = v;
+  },
+  packetSpace: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.packetSpace = v;
+  },
+  sampleSize: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.sampleSize = v;
+  },
+  samplePopulation: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.samplePopulation = v;
+  },
+  samplerId: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.samplerId = v;
+  },
+  systemInitMs: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.systemInitMs = v;
+  },
+  startUptime: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.startUptime = v;
+  },
+  endUptime: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.endUptime = v;
+  },
+  startDeltaUs: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.startDeltaUs = v;
+  },
+  endDeltaUs: (b, o, l, _r, s) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    s.endDeltaUs = v;
+  },
+};
+
 /** A setter storing an unsigned field into the scratch space. */
-function scratchSetter(field: NumericScratchField, rd: UintReader, len: number): FieldSetter {
-  return coded(
-    (b, o, _l, _r, s) => {
-      s[field] = rd(b, o);
-    },
-    (off) => `s.${field} = ${uintSource(len, off)};`,
-  );
+function scratchSetter(field: NumericScratchField, len: number): FieldSetter {
+  const base = SCRATCH_UINT[field];
+  // A function object of its own, so that the snippet registered for it is this length's.
+  return coded((b, o, l, r, s) => base(b, o, l, r, s), (off) => `s.${field} = ${uintSource(len, off)};`);
 }
 
 type NumericRecordField = 'bytes' | 'packets' | 'inputIf' | 'outputIf' | 'timeStartMs' | 'timeEndMs';
 
-/** A setter storing an unsigned field (times `scale`) into the record. */
-function recordSetter(field: NumericRecordField, rd: UintReader, len: number, scale = 1): FieldSetter {
-  if (scale !== 1) {
-    return coded(
-      (b, o, _l, r) => {
-        r[field] = rd(b, o) * scale;
-      },
-      (off) => `r.${field} = ${uintSource(len, off)} * ${scale};`,
-    );
+const RECORD_UINT: Record<NumericRecordField, FieldSetter> = {
+  bytes: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.bytes = v;
+  },
+  packets: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.packets = v;
+  },
+  inputIf: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.inputIf = v;
+  },
+  outputIf: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.outputIf = v;
+  },
+  timeStartMs: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.timeStartMs = v;
+  },
+  timeEndMs: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.timeEndMs = v;
+  },
+};
+
+/** flowStart/EndSeconds: seconds to ms. */
+const SECONDS_TO_MS: Record<'timeStartMs' | 'timeEndMs', FieldSetter> = {
+  timeStartMs: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.timeStartMs = v * 1000;
+  },
+  timeEndMs: (b, o, l, r) => {
+    let v = 0;
+    for (let i = 0; i < l; i++) v = v * 256 + b[o + i];
+    r.timeEndMs = v * 1000;
+  },
+};
+
+/** A setter storing an unsigned field into the record (`scale` 1000: seconds stored as ms). */
+function recordSetter(field: NumericRecordField, len: number, scale: 1 | 1000 = 1): FieldSetter {
+  if (scale === 1000 && (field === 'timeStartMs' || field === 'timeEndMs')) {
+    const seconds = SECONDS_TO_MS[field];
+    return coded((b, o, l, r, s) => seconds(b, o, l, r, s), (off) => `r.${field} = ${uintSource(len, off)} * 1000;`);
   }
-  return coded(
-    (b, o, _l, r) => {
-      r[field] = rd(b, o);
-    },
-    (off) => `r.${field} = ${uintSource(len, off)};`,
-  );
+  const base = RECORD_UINT[field];
+  return coded((b, o, l, r, s) => base(b, o, l, r, s), (off) => `r.${field} = ${uintSource(len, off)};`);
 }
 
 /** Setters for the sampling / init-time elements, shared by data and options templates. */
 function samplingSetter(f: FieldSpec, p: FieldPresence): FieldSetter | undefined {
   if (f.enterprise !== 0 || f.length < 1 || f.length > 8) return undefined;
   const len = f.length;
-  const rd = uintReader(len);
   switch (f.id) {
     case IE.samplingInterval:
-      return scratchSetter('interval', rd, len);
+      return scratchSetter('interval', len);
     case IE.samplerRandomInterval:
       // samplingInterval wins when both are present.
       if (p.has(0, IE.samplingInterval)) return undefined;
-      return scratchSetter('interval', rd, len);
+      return scratchSetter('interval', len);
     case IE.samplingPacketInterval:
-      return scratchSetter('packetInterval', rd, len);
+      return scratchSetter('packetInterval', len);
     case IE.samplingPacketSpace:
-      return scratchSetter('packetSpace', rd, len);
+      return scratchSetter('packetSpace', len);
     case IE.samplingSize:
-      return scratchSetter('sampleSize', rd, len);
+      return scratchSetter('sampleSize', len);
     case IE.samplingPopulation:
-      return scratchSetter('samplePopulation', rd, len);
+      return scratchSetter('samplePopulation', len);
     case IE.samplerId:
-      return scratchSetter('samplerId', rd, len);
+      return scratchSetter('samplerId', len);
     case IE.selectorId:
       if (p.has(0, IE.samplerId)) return undefined;
-      return scratchSetter('samplerId', rd, len);
+      return scratchSetter('samplerId', len);
     default:
       return undefined;
   }
@@ -405,16 +504,16 @@ function dataSetter(f: FieldSpec, p: FieldPresence, plan: DataPlan, version: Exp
   switch (f.id) {
     case IE.octetDeltaCount:
       if (!uint) return undefined;
-      return recordSetter('bytes', uint, len);
+      return recordSetter('bytes', len);
     case IE.octetTotalCount:
       if (!uint || p.has(0, IE.octetDeltaCount)) return undefined;
-      return recordSetter('bytes', uint, len);
+      return recordSetter('bytes', len);
     case IE.packetDeltaCount:
       if (!uint) return undefined;
-      return recordSetter('packets', uint, len);
+      return recordSetter('packets', len);
     case IE.packetTotalCount:
       if (!uint || p.has(0, IE.packetDeltaCount)) return undefined;
-      return recordSetter('packets', uint, len);
+      return recordSetter('packets', len);
     case IE.protocolIdentifier:
       if (len !== 1) return undefined;
       return coded(
@@ -512,10 +611,10 @@ function dataSetter(f: FieldSpec, p: FieldPresence, plan: DataPlan, version: Exp
       );
     case IE.ingressInterface:
       if (!uint) return undefined;
-      return recordSetter('inputIf', uint, len);
+      return recordSetter('inputIf', len);
     case IE.egressInterface:
       if (!uint) return undefined;
-      return recordSetter('outputIf', uint, len);
+      return recordSetter('outputIf', len);
     case IE.flowDirection:
       if (len !== 1) return undefined;
       return coded(
@@ -593,10 +692,10 @@ function timeSetter(f: FieldSpec, plan: DataPlan): FieldSetter | undefined {
   switch (id) {
     case IE.flowStartMilliseconds:
     case IE.flowEndMilliseconds:
-      return recordSetter(isStart ? 'timeStartMs' : 'timeEndMs', uintReader(len), len);
+      return recordSetter(isStart ? 'timeStartMs' : 'timeEndMs', len);
     case IE.flowStartSeconds:
     case IE.flowEndSeconds:
-      return recordSetter(isStart ? 'timeStartMs' : 'timeEndMs', uintReader(len), len, 1000);
+      return recordSetter(isStart ? 'timeStartMs' : 'timeEndMs', len, 1000);
     case IE.flowStartMicroseconds:
     case IE.flowEndMicroseconds:
     case IE.flowStartNanoseconds:
@@ -610,10 +709,10 @@ function timeSetter(f: FieldSpec, plan: DataPlan): FieldSetter | undefined {
           };
     case IE.flowStartSysUpTime:
     case IE.flowEndSysUpTime:
-      return scratchSetter(isStart ? 'startUptime' : 'endUptime', uintReader(len), len);
+      return scratchSetter(isStart ? 'startUptime' : 'endUptime', len);
     case IE.flowStartDeltaMicroseconds:
     case IE.flowEndDeltaMicroseconds:
-      return scratchSetter(isStart ? 'startDeltaUs' : 'endDeltaUs', uintReader(len), len);
+      return scratchSetter(isStart ? 'startDeltaUs' : 'endDeltaUs', len);
     default:
       return undefined;
   }
@@ -779,7 +878,7 @@ function makeOptionsFinish(p: FieldPresence): RecordFinisher {
 function optionsSetter(f: FieldSpec, p: FieldPresence): FieldSetter | undefined {
   if (f.enterprise !== 0) return undefined;
   if (f.id === IE.systemInitTimeMilliseconds && f.length >= 4 && f.length <= 8) {
-    return scratchSetter('systemInitMs', uintReader(f.length), f.length);
+    return scratchSetter('systemInitMs', f.length);
   }
   return samplingSetter(f, p);
 }
