@@ -56,7 +56,10 @@ export interface ReceivedRequest {
 }
 
 /** What the receiver does with the next requests. */
-export type ReceiverMode = { kind: 'ok' } | { kind: 'status'; status: number; retryAfterSeconds?: number };
+export type ReceiverMode =
+  | { kind: 'ok' }
+  /** Answer with `status`; after `times` such answers (when given), go back to ok. */
+  | { kind: 'status'; status: number; retryAfterSeconds?: number; times?: number };
 
 export class OtlpReceiver {
   readonly requests: ReceivedRequest[] = [];
@@ -110,6 +113,7 @@ export class OtlpReceiver {
       const mode = this.mode;
       if (mode.kind === 'status') {
         this.rejected++;
+        if (mode.times !== undefined && --mode.times <= 0) this.mode = { kind: 'ok' };
         const headers: Record<string, string> = { 'content-type': 'text/plain' };
         if (mode.retryAfterSeconds !== undefined) headers['retry-after'] = String(mode.retryAfterSeconds);
         res.writeHead(mode.status, headers).end('receiver unavailable');
