@@ -99,8 +99,12 @@ export function resetFlowRecord(r: FlowRecord): void {
   r.timeStartMs = 0;
   r.timeEndMs = 0;
   r.af = 0;
-  r.src.fill(0);
-  r.dst.fill(0);
+  const src = r.src;
+  const dst = r.dst;
+  for (let i = 0; i < 16; i++) {
+    src[i] = 0;
+    dst[i] = 0;
+  }
   r.srcPort = 0;
   r.dstPort = 0;
   r.protocol = 0;

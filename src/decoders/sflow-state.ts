@@ -110,6 +110,8 @@ export class SflowAgentEntry {
   sequenceGapDatagrams = 0;
   restarts = 0;
   readonly sources = new Map<number, SflowSourceEntry>();
+  /** The source of the last sample: agents usually send runs of samples from one source. */
+  lastSource: SflowSourceEntry | undefined;
 }
 
 function sourceKey(type: number, index: number): number {
@@ -211,6 +213,9 @@ export class SflowAgentState {
 
   private sourceFor(a: SflowAgentEntry, type: number, index: number): SflowSourceEntry | undefined {
     if (!a.tracked) return undefined;
+    // Skips the map lookup (and its key, a double beyond the small-integer range) for a repeat source.
+    const last = a.lastSource;
+    if (last !== undefined && last.sourceIdIndex === index && last.sourceIdType === type) return last;
     const key = sourceKey(type, index);
     let s = a.sources.get(key);
     if (s === undefined) {
@@ -221,6 +226,7 @@ export class SflowAgentState {
       s = new SflowSourceEntry(type, index);
       a.sources.set(key, s);
     }
+    a.lastSource = s;
     return s;
   }
 
