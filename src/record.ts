@@ -99,6 +99,7 @@ export function resetFlowRecord(r: FlowRecord): void {
   r.timeStartMs = 0;
   r.timeEndMs = 0;
   r.af = 0;
+  // A plain loop: for 16 bytes it is cheaper than two TypedArray.fill calls (measurable per sFlow sample).
   const src = r.src;
   const dst = r.dst;
   for (let i = 0; i < 16; i++) {
