@@ -106,6 +106,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     otlp = new OtlpPusher({
       settings: otlpSettings,
       snapshots: () => pipeline.rollups.snapshot(),
+      measures: (rollups) => pipeline.measureSnapshots(rollups),
       largestBudget: Math.max(0, ...config.rollups.map((r) => r.budget)),
       logger: logger.child({ component: 'otlp' }),
       version,

@@ -48,9 +48,18 @@ function setup(protocol: 'http/protobuf' | 'http/json', temporality: 'cumulative
     () => pipeline.rollups.snapshot(),
     otlpConfig({ endpoint: receiver.url, protocol, temporality, ...extra }),
     config.rollups,
+    {},
+    (rollups) => pipeline.measureSnapshots(rollups),
   );
   pushers.push(pusher);
   return { config, pipeline, pusher };
+}
+
+/** What /metrics shows of the pushed families right now: series key -> value. */
+function expected(pipeline: FlowPipeline, config: FlowgaugeConfig): Map<string, number> {
+  const snapshots = pipeline.rollups.snapshot();
+  const measures = pipeline.measureSnapshots(snapshots);
+  return metricsSeries(renderRollups(snapshots, measures), config.rollups, measures);
 }
 
 describe('OTLP push equals /metrics after a corpus replay', () => {
@@ -63,14 +72,15 @@ describe('OTLP push equals /metrics after a corpus replay', () => {
         await pusher.flush();
       }
       expect(receiver.requests).toHaveLength(CAPTURES.length);
-      const text = renderRollups(pipeline.rollups.snapshot());
       const last = receiver.requests.at(-1)!;
-      expectSameSeries(latestCumulative(last.points), metricsSeries(text, config.rollups));
+      expectSameSeries(latestCumulative(last.points), expected(pipeline, config));
+      expect(new Set(last.points.map((p) => p.kind))).toEqual(new Set(['sum', 'histogram', 'gauge']));
       expectNamesMapBothWays(last.points, config.rollups);
       expect(pusher.counts).toEqual({ success: CAPTURES.length, failure: 0, dropped: 0 });
       // Cumulative start times never move for a series that is still there.
       const firstStart = new Map(receiver.requests[0].points.map((p) => [p.metric + JSON.stringify(p.attributes), p.startTimeUnixNano]));
       for (const p of last.points) {
+        if (p.kind === 'gauge') continue;
         const start = firstStart.get(p.metric + JSON.stringify(p.attributes));
         if (start !== undefined) expect(p.startTimeUnixNano).toBe(start);
         expect(p.startTimeUnixNano <= p.timeUnixNano).toBe(true);
@@ -83,14 +93,15 @@ describe('OTLP push equals /metrics after a corpus replay', () => {
         await replayInto(pipeline, [corpusPath(capture)]);
         await pusher.flush();
       }
-      // Nothing new: a flush sends nothing (unchanged series have no delta point).
+      // Nothing new: unchanged series have no delta point; only gauges and info series go again.
       await pusher.flush();
-      expect(receiver.requests).toHaveLength(CAPTURES.length);
-      const text = renderRollups(pipeline.rollups.snapshot());
-      expectSameSeries(summedDeltas(receiver.points), metricsSeries(text, config.rollups));
+      expect(receiver.requests).toHaveLength(CAPTURES.length + 1);
+      expect(new Set(receiver.requests.at(-1)!.points.map((p) => p.kind))).toEqual(new Set(['gauge']));
+      expectSameSeries(summedDeltas(receiver.points), expected(pipeline, config));
       // Each delta starts where the previous one of its series ended: no gap, no overlap.
       const lastEnd = new Map<string, bigint>();
       for (const p of receiver.points) {
+        if (p.kind === 'gauge') continue;
         const key = p.metric + JSON.stringify(p.attributes);
         const prev = lastEnd.get(key);
         if (prev !== undefined) expect(p.startTimeUnixNano).toBe(prev);
@@ -121,19 +132,29 @@ describe('OTLP push equals /metrics after a corpus replay', () => {
       rack: 7,
     });
     expect(req.scopes).toEqual([{ name: 'flowgauge', version: TEST_VERSION }]);
-    const help = helpTexts(renderRollups(pipeline.rollups.snapshot()));
+    const snapshots = pipeline.rollups.snapshot();
+    const help = helpTexts(renderRollups(snapshots, pipeline.measureSnapshots(snapshots)));
     const units: Record<string, string> = { bytes: 'By', packets: '{packet}', flows: '{flow}' };
-    const seen = new Set<string>();
+    const counters = new Set<string>();
     for (const p of req.points) {
-      seen.add(p.metric);
-      expect(p.kind).toBe('sum');
-      expect(p.isMonotonic).toBe(true);
-      const what = /_(bytes|packets|flows)$/.exec(p.metric)![1];
-      expect(p.unit).toBe(units[what]);
-      expect(p.description).toBe(help.get(`${p.metric}_total`));
-      expect(Number.isInteger(p.value)).toBe(true);
+      if (p.kind === 'sum') {
+        counters.add(p.metric);
+        expect(p.isMonotonic).toBe(true);
+        const what = /_(bytes|packets|flows)$/.exec(p.metric)![1];
+        expect(p.unit).toBe(units[what]);
+        expect(p.description).toBe(help.get(`${p.metric}_total`));
+        expect(Number.isInteger(p.value)).toBe(true);
+      } else if (p.kind === 'histogram') {
+        expect(p.metric).toMatch(/_seconds$/);
+        expect(p.unit).toBe('s');
+        expect(p.description).toBe(help.get(p.metric));
+        expect(p.bucketCounts).toHaveLength(p.explicitBounds!.length + 1);
+      } else {
+        expect(p.description).toBe(help.get(p.metric));
+        if (p.metric.endsWith('_info')) expect(p.value).toBe(1);
+      }
     }
-    expect([...seen].sort()).toEqual(config.rollups.flatMap((r) => [`${r.name}_bytes`, `${r.name}_flows`, `${r.name}_packets`]).sort());
+    expect([...counters].sort()).toEqual(config.rollups.flatMap((r) => [`${r.name}_bytes`, `${r.name}_flows`, `${r.name}_packets`]).sort());
   });
 
   it('http/json without compression sends plain JSON with the same numbers', async () => {
@@ -143,7 +164,7 @@ describe('OTLP push equals /metrics after a corpus replay', () => {
     const req = receiver.requests[0];
     expect(req.contentType).toMatch(/^application\/json/);
     expect(req.contentEncoding).toBeUndefined();
-    expectSameSeries(latestCumulative(req.points), metricsSeries(renderRollups(pipeline.rollups.snapshot()), config.rollups));
+    expectSameSeries(latestCumulative(req.points), expected(pipeline, config));
   });
 
   it('a large export split by max_export_batch_size arrives whole, in several requests', async () => {
@@ -152,7 +173,7 @@ describe('OTLP push equals /metrics after a corpus replay', () => {
     await pusher.flush();
     expect(receiver.requests.length).toBeGreaterThan(2);
     for (const r of receiver.requests) expect(r.points.length).toBeLessThanOrEqual(25);
-    expectSameSeries(summedDeltas(receiver.points), metricsSeries(renderRollups(pipeline.rollups.snapshot()), config.rollups));
+    expectSameSeries(summedDeltas(receiver.points), expected(pipeline, config));
   });
 });
 
@@ -189,12 +210,13 @@ describe('the daemon pushes over OTLP', () => {
     try {
       await sendCapture(daemon);
       const scrape = await (await fetch(`${daemon.httpUrl}/metrics`)).text();
+      const measures = daemon.pipeline.measureSnapshots(daemon.pipeline.rollups.snapshot());
       expect(receiver.requests).toHaveLength(0);
       await daemon.stop('test');
       stopped = true;
       expect(receiver.requests).toHaveLength(1);
       const rollups = daemon.pipeline.rollups.families().map((f) => f.definition);
-      expectSameSeries(latestCumulative(receiver.requests[0].points), metricsSeries(scrape, rollups));
+      expectSameSeries(latestCumulative(receiver.requests[0].points), metricsSeries(scrape, rollups, measures));
     } finally {
       if (!stopped) await daemon.stop('test');
     }

@@ -6,6 +6,7 @@ import { renderExposition } from '../../src/exporters/exposition.js';
 import { resolveOtlpSettings, type ResolveOptions } from '../../src/exporters/otlp/otlp-config.js';
 import { otlpNameForPrometheus, prometheusNameForOtlp } from '../../src/exporters/otlp/otlp-naming.js';
 import { OtlpPusher } from '../../src/exporters/otlp/otlp-pusher.js';
+import type { MeasureSnapshots } from '../../src/rollup/measure-snapshot.js';
 import type { RollupSnapshot } from '../../src/rollup/snapshot.js';
 import { parseExposition } from './exposition.js';
 import { seriesKey, type ReceivedPoint } from './otlp-receiver.js';
@@ -31,11 +32,13 @@ export function makePusher(
   cfg: OtlpConfig,
   rollups: readonly RollupDefinition[],
   resolve: ResolveOptions = {},
+  measures?: (rollups: readonly RollupSnapshot[]) => MeasureSnapshots,
 ): OtlpPusher {
   const settings = resolveOtlpSettings(cfg, { env: {}, hostname: TEST_HOST, version: TEST_VERSION, ...resolve });
   return new OtlpPusher({
     settings,
     snapshots,
+    measures,
     largestBudget: Math.max(...rollups.map((r) => r.budget)),
     logger: pino({ level: 'silent' }),
     version: TEST_VERSION,
@@ -43,23 +46,38 @@ export function makePusher(
 }
 
 /** The rollup counter sample names /metrics has for these rollups. */
-export function counterSampleNames(rollups: readonly RollupDefinition[]): Set<string> {
+export function counterSampleNames(rollups: readonly { name: string }[]): Set<string> {
   const out = new Set<string>();
   for (const r of rollups) for (const what of ['bytes', 'packets', 'flows']) out.add(`${r.name}_${what}_total`);
   return out;
 }
 
-/** Rollup counter series of a /metrics text: series key -> value. */
-export function metricsSeries(text: string, rollups: readonly RollupDefinition[]): Map<string, number> {
-  const names = counterSampleNames(rollups);
-  const out = new Map<string, number>();
-  for (const s of parseExposition(text)) if (names.has(s.name)) out.set(seriesKey(s.name, s.labels), s.value);
+/** Every /metrics sample name the OTLP push carries: rollup counters, histograms, gauges, info series. */
+export function exportedSampleNames(rollups: readonly { name: string }[], measures?: MeasureSnapshots): Set<string> {
+  const out = counterSampleNames(rollups);
+  for (const h of measures?.histograms ?? []) for (const suffix of ['_bucket', '_sum', '_count']) out.add(h.name + suffix);
+  for (const g of measures?.gauges ?? []) out.add(g.name);
+  for (const i of measures?.infos ?? []) out.add(`${i.name}_info`);
   return out;
 }
 
-/** The rollup part of /metrics for snapshots, as the HTTP server renders it. */
-export function renderRollups(snapshots: readonly RollupSnapshot[]): string {
-  return renderExposition(snapshots, 'prometheus');
+/** A bucket bound in one spelling whichever way it was written ("1", "1.0", "1e0"). */
+function canonicalLabels(labels: Record<string, string>): Record<string, string> {
+  if (labels.le === undefined || labels.le === '+Inf') return labels;
+  return { ...labels, le: String(Number(labels.le)) };
+}
+
+/** Pushed series of a /metrics text: series key -> value. */
+export function metricsSeries(text: string, rollups: readonly { name: string }[], measures?: MeasureSnapshots): Map<string, number> {
+  const names = exportedSampleNames(rollups, measures);
+  const out = new Map<string, number>();
+  for (const s of parseExposition(text)) if (names.has(s.name)) out.set(seriesKey(s.name, canonicalLabels(s.labels)), s.value);
+  return out;
+}
+
+/** /metrics for these snapshots (rollups, then histograms, gauges, info series), as the server renders it. */
+export function renderRollups(snapshots: readonly RollupSnapshot[], measures?: MeasureSnapshots): string {
+  return renderExposition(snapshots, 'prometheus', '', measures);
 }
 
 /** `# HELP` texts of a /metrics text by sample name. */
@@ -72,25 +90,45 @@ export function helpTexts(text: string): Map<string, string> {
   return out;
 }
 
-/** Cumulative points: the latest value of each series, keyed by the Prometheus name it maps to. */
-export function latestCumulative(points: readonly ReceivedPoint[]): Map<string, number> {
-  const latest = new Map<string, ReceivedPoint>();
-  for (const p of points) {
-    expect(p.temporality).toBe(2);
-    const key = seriesKey(prometheusNameForOtlp(p.metric, p.kind === 'sum' && p.isMonotonic), p.attributes);
-    const prev = latest.get(key);
-    if (prev === undefined || p.timeUnixNano >= prev.timeUnixNano) latest.set(key, p);
+/** The /metrics samples an OTLP point stands for (a histogram point is buckets, sum and count). */
+function samplesOf(p: ReceivedPoint): Array<[string, number]> {
+  if (p.kind === 'histogram') {
+    const out: Array<[string, number]> = [];
+    let cumulative = 0;
+    const bounds = p.explicitBounds ?? [];
+    (p.bucketCounts ?? []).forEach((n, b) => {
+      cumulative += n;
+      const le = b < bounds.length ? String(bounds[b]) : '+Inf';
+      out.push([seriesKey(`${p.metric}_bucket`, { ...p.attributes, le }), cumulative]);
+    });
+    out.push([seriesKey(`${p.metric}_sum`, p.attributes), p.sum ?? 0]);
+    out.push([seriesKey(`${p.metric}_count`, p.attributes), p.count ?? 0]);
+    return out;
   }
-  return new Map([...latest].map(([k, p]) => [k, p.value]));
+  return [[seriesKey(prometheusNameForOtlp(p.metric, p.kind === 'sum' && p.isMonotonic), p.attributes), p.value]];
 }
 
-/** Delta points: the sum of every delivered delta per series. */
-export function summedDeltas(points: readonly ReceivedPoint[]): Map<string, number> {
-  const out = new Map<string, number>();
+/** Cumulative points: the latest value of each series, keyed by the Prometheus series it maps to. */
+export function latestCumulative(points: readonly ReceivedPoint[]): Map<string, number> {
+  const latest = new Map<string, { time: bigint; value: number }>();
   for (const p of points) {
+    if (p.kind !== 'gauge') expect(p.temporality).toBe(2);
+    for (const [key, value] of samplesOf(p)) {
+      const prev = latest.get(key);
+      if (prev === undefined || p.timeUnixNano >= prev.time) latest.set(key, { time: p.timeUnixNano, value });
+    }
+  }
+  return new Map([...latest].map(([k, v]) => [k, v.value]));
+}
+
+/** Delta points summed per series (gauges and info series, which have no temporality: the latest). */
+export function summedDeltas(points: readonly ReceivedPoint[]): Map<string, number> {
+  const gauges = latestCumulative(points.filter((p) => p.kind === 'gauge'));
+  const out = new Map<string, number>(gauges);
+  for (const p of points) {
+    if (p.kind === 'gauge') continue;
     expect(p.temporality).toBe(1);
-    const key = seriesKey(prometheusNameForOtlp(p.metric, p.kind === 'sum' && p.isMonotonic), p.attributes);
-    out.set(key, (out.get(key) ?? 0) + p.value);
+    for (const [key, value] of samplesOf(p)) out.set(key, (out.get(key) ?? 0) + value);
   }
   return out;
 }
@@ -109,7 +147,7 @@ export function expectSameSeries(pushed: Map<string, number>, metrics: Map<strin
 /** Names map both ways: each OTLP metric to a /metrics sample and each /metrics sample back. */
 export function expectNamesMapBothWays(points: readonly ReceivedPoint[], rollups: readonly RollupDefinition[]): void {
   const samples = counterSampleNames(rollups);
-  const otlpNames = new Set(points.map((p) => p.metric));
+  const otlpNames = new Set(points.filter((p) => p.kind === 'sum').map((p) => p.metric));
   for (const name of otlpNames) expect(samples.has(prometheusNameForOtlp(name, true)), name).toBe(true);
   for (const sample of samples) expect(otlpNames.has(otlpNameForPrometheus(sample)), sample).toBe(true);
 }

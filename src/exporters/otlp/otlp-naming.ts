@@ -48,3 +48,20 @@ export function prometheusNameForOtlp(otlpName: string, monotonicSum: boolean): 
 export function otlpNameForPrometheus(sampleName: string): string {
   return sampleName.endsWith(TOTAL_SUFFIX) ? sampleName.slice(0, -TOTAL_SUFFIX.length) : sampleName;
 }
+
+/** OTel unit of a histogram or gauge whose Prometheus name ends in a unit word. */
+export function otlpUnitForName(name: string): string {
+  if (name.endsWith('_seconds')) return 's';
+  if (name.endsWith('_bytes')) return 'By';
+  return '';
+}
+
+/** Description of a histogram, gauge or info family; equal to its /metrics HELP text. */
+export function otlpDescription(help: string): string {
+  return help.endsWith('.') ? help : help + '.';
+}
+
+/** OTLP gauge name of an info family (`flow_device` -> `flow_device_info`, value 1 per label set). */
+export function otlpInfoName(family: string): string {
+  return `${family}_info`;
+}

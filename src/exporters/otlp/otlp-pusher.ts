@@ -30,6 +30,7 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
+import type { MeasureSnapshots } from '../../rollup/measure-snapshot.js';
 import type { RollupSnapshot } from '../../rollup/snapshot.js';
 import { describeOtlpSettings, type OtlpSettings } from './otlp-config.js';
 import { RollupMetricProducer } from './rollup-metric-producer.js';
@@ -120,6 +121,8 @@ export interface OtlpPusherOptions {
   settings: OtlpSettings;
   /** Current rollup snapshots (the same call /metrics makes). */
   snapshots: () => readonly RollupSnapshot[];
+  /** Histograms, gauges and info series beside those snapshots (the same call /metrics makes). */
+  measures?: (rollups: readonly RollupSnapshot[]) => MeasureSnapshots;
   /** Largest series count of any one metric (the largest rollup budget). */
   largestBudget: number;
   logger: Logger;
@@ -147,6 +150,7 @@ export class OtlpPusher {
     this.logger = options.logger;
     this.producer = new RollupMetricProducer({
       snapshots: options.snapshots,
+      measures: options.measures,
       temporality: s.temporality,
       scope: { name: 'flowgauge', version: options.version },
       startTimeMs: options.startTimeMs,

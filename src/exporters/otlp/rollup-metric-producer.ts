@@ -25,19 +25,32 @@ import {
   DataPointType,
   type CollectionResult,
   type DataPoint,
+  type GaugeMetricData,
+  type Histogram,
+  type HistogramMetricData,
   type MetricData,
   type MetricProducer,
   type ResourceMetrics,
   type SumMetricData,
 } from '@opentelemetry/sdk-metrics';
+import type { GaugeSnapshot, HistogramSnapshot, InfoSnapshot, MeasureSnapshots } from '../../rollup/measure-snapshot.js';
 import type { RollupSnapshot } from '../../rollup/snapshot.js';
-import { COUNTER_STREAMS, otlpCounterDescription, otlpCounterName } from './otlp-naming.js';
+import {
+  COUNTER_STREAMS,
+  otlpCounterDescription,
+  otlpCounterName,
+  otlpDescription,
+  otlpInfoName,
+  otlpUnitForName,
+} from './otlp-naming.js';
 
 export type OtlpTemporality = 'cumulative' | 'delta';
 
 export interface RollupMetricProducerOptions {
   /** Current snapshots of every rollup (the same call /metrics makes). */
   snapshots: () => readonly RollupSnapshot[];
+  /** Histograms, gauges and info series rendered beside those rollups on /metrics. */
+  measures?: (rollups: readonly RollupSnapshot[]) => MeasureSnapshots;
   temporality: OtlpTemporality;
   scope: { name: string; version?: string };
   /** Start time (ms since epoch) of the series that exist at the first collection. Default: now. */
@@ -46,13 +59,17 @@ export interface RollupMetricProducerOptions {
   now?: () => number;
 }
 
-/** Per series row of a rollup: when it started and what has been delivered (delta). */
+/** Per series row of a family: when it started and what has been delivered (delta). */
 interface RowState {
   startMs: number;
   /** Collection generation that last saw the row; rows not seen are dropped after a collection. */
   seen: number;
-  /** Delta only: delivered cumulative value and its time, per counter stream. */
+  /**
+   * Delta only: the delivered cumulative values. Counters: one per stream (bytes, packets, flows).
+   * Histograms: the cumulative bucket counts, then sum, then count.
+   */
   acked: Float64Array;
+  /** Time of the delivered values, per stream (histograms have one). */
   ackedMs: Float64Array;
 }
 
@@ -60,7 +77,8 @@ interface RowState {
 interface PendingPoint {
   row: RowState;
   stream: number;
-  cumulative: number;
+  /** Counter: the stream's cumulative value; histogram: all values of the row (see RowState). */
+  cumulative: number | Float64Array;
   timeMs: number;
 }
 
@@ -69,18 +87,20 @@ const STREAMS = COUNTER_STREAMS.length;
 export class RollupMetricProducer implements MetricProducer {
   readonly temporality: OtlpTemporality;
   private readonly snapshots: () => readonly RollupSnapshot[];
+  private readonly measures: ((rollups: readonly RollupSnapshot[]) => MeasureSnapshots) | undefined;
   private readonly scope: { name: string; version?: string };
   private readonly now: () => number;
   private readonly firstStartMs: number;
   private lastCollectMs: number | undefined;
   private generation = 0;
-  /** Per rollup name: row key -> state. Bounded by the rollup budgets (stale rows are dropped). */
+  /** Per family ("c:" rollup, "h:" histogram): row key -> state. Bounded by the budgets (stale rows are dropped). */
   private readonly rows = new Map<string, Map<string, RowState>>();
   /** Delta points awaiting the exporter's verdict; weak so that dropped batches cost nothing. */
   private readonly pending = new WeakMap<object, PendingPoint>();
 
   constructor(options: RollupMetricProducerOptions) {
     this.snapshots = options.snapshots;
+    this.measures = options.measures;
     this.temporality = options.temporality;
     this.scope = options.scope;
     this.now = options.now ?? Date.now;
@@ -89,86 +109,171 @@ export class RollupMetricProducer implements MetricProducer {
 
   async collect(): Promise<CollectionResult> {
     const nowMs = this.now();
-    const endTime = millisToHrTime(nowMs);
-    const newRowStartMs = this.lastCollectMs ?? this.firstStartMs;
-    const gen = ++this.generation;
-    const delta = this.temporality === 'delta';
-    const metrics: MetricData[] = [];
-    const seenRollups = new Set<string>();
-
-    for (const snap of this.snapshots()) {
-      seenRollups.add(snap.name);
-      let rows = this.rows.get(snap.name);
-      if (rows === undefined) {
-        rows = new Map();
-        this.rows.set(snap.name, rows);
-      }
-      const columns = [snap.bytes, snap.packets, snap.flows];
-      const points: Array<Array<DataPoint<number>>> = [[], [], []];
-      const n = snap.labelValues.length;
-      for (let r = 0; r < n; r++) {
-        const values = snap.labelValues[r];
-        const key = rowKey(values);
-        let row = rows.get(key);
-        if (row === undefined) {
-          row = {
-            startMs: Math.min(newRowStartMs, nowMs),
-            seen: gen,
-            acked: new Float64Array(STREAMS),
-            ackedMs: new Float64Array(STREAMS),
-          };
-          row.ackedMs.fill(row.startMs);
-          rows.set(key, row);
-        }
-        row.seen = gen;
-        const attributes = attributesOf(snap.labelNames, values);
-        for (let s = 0; s < STREAMS; s++) {
-          const cumulative = columns[s][r];
-          if (!delta) {
-            points[s].push({ startTime: millisToHrTime(row.startMs), endTime, attributes, value: cumulative });
-            continue;
-          }
-          const increase = cumulative - row.acked[s];
-          if (increase <= 0) continue;
-          const point: DataPoint<number> = {
-            startTime: millisToHrTime(row.ackedMs[s]),
-            endTime,
-            attributes,
-            value: increase,
-          };
-          this.pending.set(point, { row, stream: s, cumulative, timeMs: nowMs });
-          points[s].push(point);
-        }
-      }
-      for (const [key, row] of rows) if (row.seen !== gen) rows.delete(key);
-      for (let s = 0; s < STREAMS; s++) {
-        if (points[s].length === 0) continue;
-        const stream = COUNTER_STREAMS[s];
-        const metric: SumMetricData = {
-          descriptor: {
-            name: otlpCounterName(snap.name, stream.what),
-            description: otlpCounterDescription(snap.help, stream),
-            unit: stream.unit,
-            valueType: ValueType.INT,
-          },
-          aggregationTemporality: delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
-          dataPointType: DataPointType.SUM,
-          isMonotonic: true,
-          dataPoints: points[s],
-        };
-        metrics.push(metric);
-      }
+    const c: Collection = {
+      nowMs,
+      endTime: millisToHrTime(nowMs),
+      newRowStartMs: Math.min(this.lastCollectMs ?? this.firstStartMs, nowMs),
+      gen: ++this.generation,
+      metrics: [],
+      families: new Set(),
+    };
+    const snapshots = this.snapshots();
+    for (const snap of snapshots) this.collectCounters(c, snap);
+    if (this.measures !== undefined) {
+      const measures = this.measures(snapshots);
+      for (const h of measures.histograms) this.collectHistogram(c, h);
+      for (const g of measures.gauges) this.collectGauge(c, g);
+      for (const i of measures.infos) this.collectInfo(c, i);
     }
-    for (const name of this.rows.keys()) if (!seenRollups.has(name)) this.rows.delete(name);
+    for (const name of this.rows.keys()) if (!c.families.has(name)) this.rows.delete(name);
     this.lastCollectMs = nowMs;
 
     return {
       resourceMetrics: {
         resource: emptyResource(),
-        scopeMetrics: metrics.length === 0 ? [] : [{ scope: this.scope, metrics }],
+        scopeMetrics: c.metrics.length === 0 ? [] : [{ scope: this.scope, metrics: c.metrics }],
       },
       errors: [],
     };
+  }
+
+  private rowsOf(c: Collection, family: string): Map<string, RowState> {
+    c.families.add(family);
+    let rows = this.rows.get(family);
+    if (rows === undefined) {
+      rows = new Map();
+      this.rows.set(family, rows);
+    }
+    return rows;
+  }
+
+  private rowFor(c: Collection, rows: Map<string, RowState>, values: readonly string[], width: number, streams: number): RowState {
+    const key = rowKey(values);
+    let row = rows.get(key);
+    if (row === undefined) {
+      row = { startMs: c.newRowStartMs, seen: c.gen, acked: new Float64Array(width), ackedMs: new Float64Array(streams) };
+      row.ackedMs.fill(row.startMs);
+      rows.set(key, row);
+    }
+    row.seen = c.gen;
+    return row;
+  }
+
+  private dropUnseen(c: Collection, rows: Map<string, RowState>): void {
+    for (const [key, row] of rows) if (row.seen !== c.gen) rows.delete(key);
+  }
+
+  private collectCounters(c: Collection, snap: RollupSnapshot): void {
+    const delta = this.temporality === 'delta';
+    const rows = this.rowsOf(c, 'c:' + snap.name);
+    const columns = [snap.bytes, snap.packets, snap.flows];
+    const points: Array<Array<DataPoint<number>>> = [[], [], []];
+    for (let r = 0; r < snap.labelValues.length; r++) {
+      const values = snap.labelValues[r];
+      const row = this.rowFor(c, rows, values, STREAMS, STREAMS);
+      const attributes = attributesOf(snap.labelNames, values);
+      for (let s = 0; s < STREAMS; s++) {
+        const cumulative = columns[s][r];
+        if (!delta) {
+          points[s].push({ startTime: millisToHrTime(row.startMs), endTime: c.endTime, attributes, value: cumulative });
+          continue;
+        }
+        const increase = cumulative - row.acked[s];
+        if (increase <= 0) continue;
+        const point: DataPoint<number> = { startTime: millisToHrTime(row.ackedMs[s]), endTime: c.endTime, attributes, value: increase };
+        this.pending.set(point, { row, stream: s, cumulative, timeMs: c.nowMs });
+        points[s].push(point);
+      }
+    }
+    this.dropUnseen(c, rows);
+    for (let s = 0; s < STREAMS; s++) {
+      if (points[s].length === 0) continue;
+      const stream = COUNTER_STREAMS[s];
+      const metric: SumMetricData = {
+        descriptor: {
+          name: otlpCounterName(snap.name, stream.what),
+          description: otlpCounterDescription(snap.help, stream),
+          unit: stream.unit,
+          valueType: ValueType.INT,
+        },
+        aggregationTemporality: delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.SUM,
+        isMonotonic: true,
+        dataPoints: points[s],
+      };
+      c.metrics.push(metric);
+    }
+  }
+
+  /**
+   * A histogram row as OTLP wants it: per-bucket (not cumulative) counts over the same bounds,
+   * sum and count. In delta mode, the increase over the delivered values.
+   */
+  private collectHistogram(c: Collection, h: HistogramSnapshot): void {
+    const delta = this.temporality === 'delta';
+    const rows = this.rowsOf(c, 'h:' + h.name);
+    const w = h.bounds.length + 1;
+    const points: Array<DataPoint<Histogram>> = [];
+    for (let r = 0; r < h.labelValues.length; r++) {
+      const values = h.labelValues[r];
+      const row = this.rowFor(c, rows, values, w + 2, 1);
+      // Cumulative-over-time values of the row: buckets (cumulative over le), sum, count.
+      const current = new Float64Array(w + 2);
+      current.set(h.buckets.subarray(r * w, r * w + w));
+      current[w] = h.sums[r];
+      current[w + 1] = h.counts[r];
+      const base = delta ? row.acked : undefined;
+      const count = current[w + 1] - (base?.[w + 1] ?? 0);
+      if (delta && count <= 0) continue;
+      const counts = new Array<number>(w);
+      let below = 0;
+      for (let b = 0; b < w; b++) {
+        const le = current[b] - (base?.[b] ?? 0);
+        counts[b] = le - below;
+        below = le;
+      }
+      const point: DataPoint<Histogram> = {
+        startTime: millisToHrTime(delta ? row.ackedMs[0] : row.startMs),
+        endTime: c.endTime,
+        attributes: attributesOf(h.labelNames, values),
+        value: {
+          buckets: { boundaries: [...h.bounds], counts },
+          sum: current[w] - (base?.[w] ?? 0),
+          count,
+        },
+      };
+      if (delta) this.pending.set(point, { row, stream: 0, cumulative: current, timeMs: c.nowMs });
+      points.push(point);
+    }
+    this.dropUnseen(c, rows);
+    if (points.length === 0) return;
+    const metric: HistogramMetricData = {
+      descriptor: { name: h.name, description: otlpDescription(h.help), unit: otlpUnitForName(h.name), valueType: ValueType.DOUBLE },
+      aggregationTemporality: delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.HISTOGRAM,
+      dataPoints: points,
+    };
+    c.metrics.push(metric);
+  }
+
+  /** Gauges are instantaneous: the same points in either temporality. */
+  private collectGauge(c: Collection, g: GaugeSnapshot): void {
+    const points: Array<DataPoint<number>> = [];
+    for (let r = 0; r < g.labelValues.length; r++) {
+      points.push({ startTime: c.endTime, endTime: c.endTime, attributes: attributesOf(g.labelNames, g.labelValues[r]), value: g.values[r] });
+    }
+    if (points.length > 0) c.metrics.push(gaugeMetric(g.name, g.help, points, ValueType.DOUBLE));
+  }
+
+  /** Info series: a gauge of 1 per label set, as Prometheus reads `_info` series. */
+  private collectInfo(c: Collection, info: InfoSnapshot): void {
+    const points: Array<DataPoint<number>> = info.labelValues.map((values) => ({
+      startTime: c.endTime,
+      endTime: c.endTime,
+      attributes: attributesOf(info.labelNames, values),
+      value: 1,
+    }));
+    if (points.length > 0) c.metrics.push(gaugeMetric(otlpInfoName(info.name), info.help, points, ValueType.INT));
   }
 
   /**
@@ -184,7 +289,8 @@ export class RollupMetricProducer implements MetricProducer {
           if (p === undefined) continue;
           this.pending.delete(point);
           if (p.timeMs < p.row.ackedMs[p.stream]) continue;
-          p.row.acked[p.stream] = p.cumulative;
+          if (typeof p.cumulative === 'number') p.row.acked[p.stream] = p.cumulative;
+          else p.row.acked.set(p.cumulative);
           p.row.ackedMs[p.stream] = p.timeMs;
         }
       }
@@ -206,7 +312,7 @@ export class RollupMetricProducer implements MetricProducer {
     const out = { bytes: 0, packets: 0, flows: 0 };
     if (this.temporality !== 'delta') return out;
     for (const snap of this.snapshots()) {
-      const rows = this.rows.get(snap.name);
+      const rows = this.rows.get('c:' + snap.name);
       const columns = [snap.bytes, snap.packets, snap.flows];
       for (let r = 0; r < snap.labelValues.length; r++) {
         const row = rows?.get(rowKey(snap.labelValues[r]));
@@ -217,6 +323,27 @@ export class RollupMetricProducer implements MetricProducer {
     }
     return out;
   }
+}
+
+/** State of one collect() call. */
+interface Collection {
+  nowMs: number;
+  endTime: ReturnType<typeof millisToHrTime>;
+  /** Start time given to rows first seen in this collection. */
+  newRowStartMs: number;
+  gen: number;
+  metrics: MetricData[];
+  /** Families seen in this collection; the state of the others is dropped. */
+  families: Set<string>;
+}
+
+function gaugeMetric(name: string, help: string, dataPoints: Array<DataPoint<number>>, valueType: ValueType): GaugeMetricData {
+  return {
+    descriptor: { name, description: otlpDescription(help), unit: otlpUnitForName(name), valueType },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.GAUGE,
+    dataPoints,
+  };
 }
 
 /** Unambiguous key of a label value list (values may contain any character). */
