@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_HTTP_PORT, DEFAULT_NETFLOW_PORTS, DEFAULT_SFLOW_PORT } from './config/defaults.js';
 import { ConfigLoadError, loadConfig } from './config/load.js';
 import type { FlowgaugeConfig } from './config/types.js';
-import { createLogger } from './log.js';
+import { createLogger, scrubSecrets } from './log.js';
 import { packageVersion } from './version.js';
 
 export const EXIT_OK = 0;
@@ -55,7 +55,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       return await loadConfig(file);
     } catch (err) {
       if (err instanceof ConfigLoadError) {
-        for (const e of err.errors) errLine(e.toString());
+        // Values from ${ENV} references are secrets: an error quoting one must not print it.
+        for (const e of err.errors) errLine(scrubSecrets(e.toString()));
         throw new ExitWith(EXIT_USAGE);
       }
       throw err;
@@ -70,6 +71,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help')
     .option('-c, --config <file>', 'YAML config file (default: the embedded defaults)')
+    .option('--web.config.file <file>', 'web config file (Prometheus exporter-toolkit format: TLS, basic auth); overrides web_config_file')
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
@@ -79,8 +81,9 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       outputError: (s, write) => write(`flowgauge: ${s.trim().replace(/^error: /, '')} (see flowgauge --help)\n`),
     })
     .addHelpText('after', HELP_FOOTER)
-    .action(async (opts: { config?: string }) => {
+    .action(async (opts: { config?: string; 'web.config.file'?: string }) => {
       const config = await configFrom(opts.config);
+      if (opts['web.config.file'] !== undefined) config.webConfigFile = opts['web.config.file'];
       const logger = createLogger(config.log.level);
       const { runDaemon } = await import('./daemon.js');
       try {

@@ -8,6 +8,7 @@ import { HttpServer } from './exporters/http-server.js';
 import { resolveOtlpSettings } from './exporters/otlp/otlp-config.js';
 import { OtlpPusher } from './exporters/otlp/otlp-pusher.js';
 import { createSelfMetrics } from './exporters/self-metrics.js';
+import { loadWebConfig, WebAccess } from './exporters/web-config.js';
 import { FlowPipeline } from './pipeline.js';
 import { ExporterAllowlist, parseListenAddress, UdpListener } from './sources/udp-listener.js';
 import { StateFile } from './state/state-file.js';
@@ -71,7 +72,17 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
   let http: HttpServer | undefined;
   if (config.listen.http) {
     const { host, port } = parseListenAddress(config.listen.http);
+    // Loaded before anything listens: a bad web config must stop the start, not leave HTTP open.
+    const web = config.webConfigFile ? new WebAccess(await loadWebConfig(config.webConfigFile)) : undefined;
+    if (web) {
+      logger.info(
+        { tls: web.config.tls !== undefined, clientAuth: web.config.tls?.clientAuth, basicAuthUsers: web.config.users.size, rateLimited: web.config.rateLimit !== undefined },
+        'web config loaded',
+      );
+    }
     http = new HttpServer({
+      web,
+      onError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'error while serving an HTTP request'),
       host,
       port,
       pipeline,
@@ -82,7 +93,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
       startedAtMs,
     });
     await http.start();
-    logger.info({ address: `${host}:${http.port}` }, 'serving /metrics, /status, /healthz, /readyz');
+    logger.info({ address: `${host}:${http.port}`, scheme: web?.config.tls ? 'https' : 'http' }, 'serving /metrics, /status, /healthz, /readyz');
   }
 
   try {

@@ -63,6 +63,7 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   info: { ...DEFAULT_INFO },
   interfaces: { budget: DEFAULT_INTERFACE_BUDGET },
   stateDir: './state',
+  webConfigFile: '',
   log: { level: 'info' },
 });
 

@@ -689,6 +689,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     rollups?: Array<{ name: string; labels: RollupLabel[]; budget: number; fallback?: RollupLabel[]; help?: string }>;
     interfaces?: { budget?: number };
     state_dir?: string;
+    web_config_file?: string;
     log?: { level?: (typeof LOG_LEVELS)[number] };
   };
   if (r.listen) {
@@ -739,6 +740,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   if (raw.otlp !== undefined) cfg.otlp = buildOtlpConfig(raw.otlp);
   applyMeasureConfig(raw, cfg);
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
+  if (r.web_config_file !== undefined) cfg.webConfigFile = r.web_config_file;
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;
 }

@@ -199,6 +199,7 @@ export const configSchema = {
       },
     },
     state_dir: { type: 'string', minLength: 1 },
+    web_config_file: { type: 'string', description: 'Web config file (exporter-toolkit format): TLS and basic auth for the HTTP side.' },
     log: {
       type: 'object',
       additionalProperties: false,

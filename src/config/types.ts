@@ -125,6 +125,11 @@ export interface FlowgaugeConfig {
     budget: number;
   };
   stateDir: string;
+  /**
+   * Prometheus exporter-toolkit web config file (TLS, basic auth, headers) for the HTTP side;
+   * '' = plain HTTP without authentication.
+   */
+  webConfigFile: string;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
   /** OTLP/HTTP push of the rollups; absent = no push (see docs/otlp.md). */
   otlp?: OtlpConfig;

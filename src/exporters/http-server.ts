@@ -3,6 +3,7 @@
  * /status (JSON) and a small index page. Only reads snapshots; never touches decoder state on write.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FlowPipeline } from '../pipeline.js';
@@ -11,6 +12,7 @@ import { negotiateFormat, renderExposition } from './exposition.js';
 import { renderInterfaceMetrics } from './interface-exposition.js';
 import type { SelfMetrics } from './self-metrics.js';
 import { buildStatus } from './status.js';
+import { peerOf, tlsServerOptions, type WebAccess } from './web-config.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -21,6 +23,10 @@ export interface HttpServerOptions {
   ready: () => boolean;
   version: string;
   startedAtMs: number;
+  /** TLS, basic auth, headers and rate limit from the web config file; undefined = plain HTTP, open. */
+  web?: WebAccess;
+  /** Told about errors while serving a request (the client only gets a generic 500). */
+  onError?: (err: unknown) => void;
 }
 
 /** Renders what /metrics serves; also used by `flowgauge replay`. */
@@ -41,7 +47,7 @@ export async function renderMetrics(
 }
 
 export class HttpServer {
-  private server: http.Server | undefined;
+  private server: http.Server | https.Server | undefined;
   private readonly options: HttpServerOptions;
   port = 0;
 
@@ -50,12 +56,18 @@ export class HttpServer {
   }
 
   start(): Promise<void> {
-    const server = http.createServer((req, res) => {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
+        // The message may name files or settings: it goes to the log, not to the client.
+        this.options.onError?.(err);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+        res.end('internal error\n');
       });
-    });
+    };
+    const tls = this.options.web?.config.tls;
+    // Check for overdue requests every second (Node's default is 30 s), so the timeouts below hold.
+    const limits = { connectionsCheckingInterval: 1_000 };
+    const server = tls ? https.createServer({ ...tlsServerOptions(tls), ...limits }, onRequest) : http.createServer(limits, onRequest);
     // Bound slow or oversized clients: nothing here needs a request body.
     server.requestTimeout = 10_000;
     server.headersTimeout = 5_000;
@@ -71,6 +83,26 @@ export class HttpServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const web = this.options.web;
+    if (web !== undefined) {
+      for (const [name, value] of Object.entries(web.config.headers)) res.setHeader(name, value);
+      const socket = req.socket as Partial<import('node:tls').TLSSocket>;
+      const peer = web.config.tls ? peerOf(socket) : undefined;
+      const decision = await web.check(req.headers.authorization, peer);
+      if (!decision.ok) {
+        const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8' };
+        if (decision.challenge) headers['www-authenticate'] = 'Basic realm="flowgauge", charset="UTF-8"';
+        res.writeHead(decision.status, headers);
+        res.end(decision.status === 401 ? 'unauthorized\n' : decision.status === 403 ? 'forbidden\n' : 'too many requests\n');
+        return;
+      }
+    }
+    // Nothing here takes a request body: refuse one rather than read it.
+    if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end('request body not accepted\n');
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
