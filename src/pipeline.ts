@@ -122,7 +122,7 @@ export class FlowPipeline {
       entry = this.createExporter(exporterAddress, nowMs);
     }
     entry.lastSeenMs = nowMs;
-    this.receivedMs = nowMs;
+    this.rollups.setReceiveTime(nowMs);
     if (nowMs >= this.newestReceivedMs) {
       this.newestReceivedMs = nowMs;
       this.newestReceivedAt = performance.now();
@@ -164,7 +164,7 @@ export class FlowPipeline {
     this.enricher.enrich(r, labels);
     const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
     this.rollups.add(labels, r.bytes * rate, r.packets * rate, r.flows);
-    this.rollups.observe(r, labels, this.receivedMs);
+    this.rollups.observe(r, labels);
   }
 
   /**

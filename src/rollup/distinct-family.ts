@@ -13,7 +13,15 @@
  * Time is whatever the caller passes (the record's receive time, and a scrape time): no timers.
  */
 import type { DistinctSettings } from '../config/types.js';
-import { HyperLogLog, SlidingHyperLogLog, checkPrecision, checkWindow, hllStandardError } from './hyperloglog.js';
+import {
+  HyperLogLog,
+  SlidingHyperLogLog,
+  checkPrecision,
+  checkWindow,
+  hashAddress,
+  hashPort,
+  hllStandardError,
+} from './hyperloglog.js';
 import type { GaugeSnapshot, MeasureStats } from './measure-snapshot.js';
 import { OTHER } from './types.js';
 
@@ -30,6 +38,11 @@ export const DISTINCT_PORTS_METRIC = 'flow_device_distinct_ports';
 /** No list link. */
 const NIL = -1;
 
+/** IP protocols whose records carry real ports: TCP, UDP, DCCP, UDP-Lite, SCTP. */
+export function hasPorts(protocol: number): boolean {
+  return protocol === 6 || protocol === 17 || protocol === 33 || protocol === 136 || protocol === 132;
+}
+
 export class DistinctFamily {
   readonly budget: number;
   readonly windowMs: number;
@@ -38,6 +51,7 @@ export class DistinctFamily {
   /** Relative standard error of each estimate. */
   readonly standardError: number;
 
+  private readonly sliceMs: number;
   private readonly bySlot: string[] = [];
   private readonly peers: SlidingHyperLogLog[] = [];
   private readonly ports: SlidingHyperLogLog[] = [];
@@ -47,10 +61,16 @@ export class DistinctFamily {
   private next = new Int32Array(0);
   private head = NIL;
   private tail = NIL;
-  private lastSeenMs = new Float64Array(0);
   private otherSlot = NIL;
   private readonly scratch: HyperLogLog;
-  private newestMs = -Infinity;
+  /**
+   * Sub-windows are numbered from the first one seen, so that the hot path handles small
+   * integers only (a millisecond time passed between functions may be boxed on the heap).
+   */
+  private originEpoch = NaN;
+  /** Sub-window of the records being fed (set by setTime). */
+  private epoch = 0;
+  private newestEpoch = 0;
 
   private admissions = 0;
   private evictions = 0;
@@ -68,30 +88,48 @@ export class DistinctFamily {
     checkWindow(this.windowMs, settings.subWindows);
     this.budget = budget;
     this.subWindows = settings.subWindows;
+    this.sliceMs = this.windowMs / settings.subWindows;
     this.precision = settings.precision;
     this.standardError = hllStandardError(settings.precision);
     this.scratch = new HyperLogLog(settings.precision);
   }
 
+  /** Sets the time (ms) of the records that follow, typically once per received datagram. */
+  setTime(tMs: number): void {
+    const abs = Math.floor(tMs / this.sliceMs);
+    if (!Number.isFinite(abs)) return;
+    if (Number.isNaN(this.originEpoch)) this.originEpoch = abs;
+    this.epoch = (abs - this.originEpoch) | 0;
+    if (this.epoch > this.newestEpoch) this.newestEpoch = this.epoch;
+  }
+
   /**
-   * Counts one record of `device` at time `tMs`: `peerHash` is the hash of the peer address,
-   * `portHash` the hash of the peer-side (protocol, port), or -1 when the record has no port.
+   * Counts one record of `device` at the time of the last setTime: `peer` is the peer's address
+   * (16-byte buffer, IPv4 in bytes 0..3), `peerPort` its port of the flow (0 when none).
+   * Only small integers and objects cross the call, so nothing is boxed per record.
    */
-  observe(device: string, tMs: number, peerHash: number, portHash: number): void {
+  record(device: string, af: number, peer: Uint8Array, protocol: number, peerPort: number): void {
     let slot = this.slotOf.get(device);
-    if (slot === undefined) slot = this.place(device, tMs);
-    else if (slot !== this.otherSlot) this.touch(slot, tMs);
-    if (tMs > this.newestMs) this.newestMs = tMs;
-    if (!this.peers[slot].addHash(peerHash, tMs)) {
+    if (slot === undefined) slot = this.place(device);
+    else if (slot !== this.otherSlot) this.touch(slot);
+    if (!this.peers[slot].addHashAt(hashAddress(af, peer), this.epoch)) {
       this.late++;
       return;
     }
-    if (portHash >= 0) this.ports[slot].addHash(portHash, tMs);
+    if (peerPort > 0 && hasPorts(protocol)) this.ports[slot].addHashAt(hashPort(protocol, peerPort), this.epoch);
   }
 
-  /** The time of the newest observation (ms), -Infinity before the first. */
-  get newestObservationMs(): number {
-    return this.newestMs;
+  /** Counts one item pair by hash, at `tMs`: for tests and callers with their own hashes. */
+  observeHashes(device: string, tMs: number, peerHash: number, portHash: number | undefined): void {
+    this.setTime(tMs);
+    let slot = this.slotOf.get(device);
+    if (slot === undefined) slot = this.place(device);
+    else if (slot !== this.otherSlot) this.touch(slot);
+    if (!this.peers[slot].addHashAt(peerHash, this.epoch)) {
+      this.late++;
+      return;
+    }
+    if (portHash !== undefined) this.ports[slot].addHashAt(portHash, this.epoch);
   }
 
   /** Devices holding a series of their own (without `other`), most recently seen first. */
@@ -101,14 +139,15 @@ export class DistinctFamily {
     return out;
   }
 
-  /** Both gauges at `nowMs` (default: the newest observation). Rows in slot order. */
-  snapshot(nowMs: number = this.newestMs): { peers: GaugeSnapshot; ports: GaugeSnapshot } {
+  /** Both gauges at `nowMs` (default: the newest time fed). Rows in slot order. */
+  snapshot(nowMs?: number): { peers: GaugeSnapshot; ports: GaugeSnapshot } {
+    const epoch = nowMs === undefined || Number.isNaN(this.originEpoch) ? this.newestEpoch : Math.floor(nowMs / this.sliceMs) - this.originEpoch;
     const rows = this.bySlot.length;
     const peerValues = new Float64Array(rows);
     const portValues = new Float64Array(rows);
     for (let s = 0; s < rows; s++) {
-      peerValues[s] = Math.round(this.peers[s].estimate(nowMs, this.scratch));
-      portValues[s] = Math.round(this.ports[s].estimate(nowMs, this.scratch));
+      peerValues[s] = Math.round(this.peers[s].estimateAt(epoch, this.scratch));
+      portValues[s] = Math.round(this.ports[s].estimateAt(epoch, this.scratch));
     }
     const labelValues = this.bySlot.map((d) => Object.freeze([d]));
     const minutes = this.windowMs / 60_000;
@@ -149,25 +188,25 @@ export class DistinctFamily {
   }
 
   /** Slot for a device seen for the first time (or again after losing its slot). */
-  private place(device: string, tMs: number): number {
+  private place(device: string): number {
     // One slot is always left for `other`.
     const deviceSlots = this.bySlot.length - (this.otherSlot === NIL ? 0 : 1);
     if (device !== OTHER && deviceSlots < this.budget - 1) {
       const slot = this.newSlot(device);
-      this.linkFront(slot, tMs);
+      this.linkFront(slot);
       this.admissions++;
       return slot;
     }
     // Reuse the slot of the least recently seen device if its window has emptied.
     const t = this.tail;
-    if (device !== OTHER && t !== NIL && this.peers[t].isIdle(tMs) && this.ports[t].isIdle(tMs)) {
+    if (device !== OTHER && t !== NIL && this.peers[t].isIdleAt(this.epoch) && this.ports[t].isIdleAt(this.epoch)) {
       this.slotOf.delete(this.bySlot[t]);
       this.peers[t].clear();
       this.ports[t].clear();
       this.bySlot[t] = device;
       this.slotOf.set(device, t);
       this.unlink(t);
-      this.linkFront(t, tMs);
+      this.linkFront(t);
       this.evictions++;
       this.admissions++;
       return t;
@@ -187,26 +226,21 @@ export class DistinctFamily {
       const cap = Math.min(this.budget, Math.max(16, this.prev.length * 2));
       const p = new Int32Array(cap).fill(NIL);
       const n = new Int32Array(cap).fill(NIL);
-      const l = new Float64Array(cap);
       p.set(this.prev);
       n.set(this.next);
-      l.set(this.lastSeenMs);
       this.prev = p;
       this.next = n;
-      this.lastSeenMs = l;
     }
     return slot;
   }
 
-  private touch(slot: number, tMs: number): void {
-    if (tMs > this.lastSeenMs[slot]) this.lastSeenMs[slot] = tMs;
+  private touch(slot: number): void {
     if (this.head === slot) return;
     this.unlink(slot);
-    this.linkFront(slot, this.lastSeenMs[slot]);
+    this.linkFront(slot);
   }
 
-  private linkFront(slot: number, tMs: number): void {
-    this.lastSeenMs[slot] = Math.max(this.lastSeenMs[slot], tMs);
+  private linkFront(slot: number): void {
     this.prev[slot] = NIL;
     this.next[slot] = this.head;
     if (this.head !== NIL) this.prev[this.head] = slot;

@@ -8,6 +8,7 @@
  * Observing allocates nothing for a label set that already has a row.
  */
 import type { HistogramDefinition, HistogramValue } from '../config/types.js';
+import type { FlowRecord } from '../record.js';
 import { LabelSlots } from './label-slots.js';
 import type { HistogramSnapshot, MeasureStats } from './measure-snapshot.js';
 import type { FlowLabels } from './types.js';
@@ -82,8 +83,10 @@ export class HistogramFamily {
   private counts: Float64Array;
   private sums: Float64Array;
   private capacity: number;
-  private totalCount = 0;
-  private totalSum = 0;
+  /** The value being added: passed through a typed array so that it is never boxed on the heap. */
+  private readonly value1 = new Float64Array(1);
+  /** Observations and their sum. */
+  private readonly totals = new Float64Array(2);
   /** Observations refused: negative, infinite or NaN values. */
   rejected = 0;
 
@@ -108,6 +111,31 @@ export class HistogramFamily {
 
   /** Adds one observation, in seconds, to the row of `labels` (or the row it folds into). */
   observe(labels: FlowLabels, seconds: number): void {
+    this.value1[0] = seconds;
+    this.addValue(labels);
+  }
+
+  /**
+   * Observes what this histogram measures in a record, if the record carries it: `rtt` when the
+   * source reported a latency (rttMs not NaN); `duration` when both flow times are set and the
+   * source has real flow times (not sFlow, whose samples are stamped with the receive time).
+   * Only objects cross the call: the value stays unboxed on the hot path.
+   */
+  observeRecord(r: FlowRecord, labels: FlowLabels): void {
+    if (this.value === 'rtt') {
+      const ms = r.rttMs;
+      if (ms !== ms) return; // NaN: the source says nothing about latency
+      this.value1[0] = ms / 1000;
+    } else {
+      if (r.sourceKind === 'sflow' || !(r.timeStartMs > 0 && r.timeEndMs > 0)) return;
+      this.value1[0] = (r.timeEndMs - r.timeStartMs) / 1000;
+    }
+    this.addValue(labels);
+  }
+
+  /** Adds the value in value1[0]. */
+  private addValue(labels: FlowLabels): void {
+    const seconds = this.value1[0];
     if (!(seconds >= 0 && seconds < Infinity)) {
       this.rejected++;
       return;
@@ -119,8 +147,8 @@ export class HistogramFamily {
     while (i < b.length && seconds > b[i]) i++;
     this.counts[slot * this.width + i]++;
     this.sums[slot] += seconds;
-    this.totalCount++;
-    this.totalSum += seconds;
+    this.totals[0]++;
+    this.totals[1] += seconds;
   }
 
   snapshot(): HistogramSnapshot {
@@ -147,8 +175,8 @@ export class HistogramFamily {
       sums: this.sums.slice(0, rows),
       counts,
       budget: this.budget,
-      totalCount: this.totalCount,
-      totalSum: this.totalSum,
+      totalCount: this.totals[0],
+      totalSum: this.totals[1],
     };
   }
 

@@ -43,14 +43,17 @@ function mixWord(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** Final avalanche: every input bit affects every output bit. Returns an unsigned 32-bit value. */
+/**
+ * Final avalanche: every input bit affects every output bit. Returns the 32 bits as a signed
+ * int32 (a small integer to the engine, never a heap number, wherever it is passed).
+ */
 export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
 
 /** Hash of an address in a 16-byte buffer (IPv4 in bytes 0..3). No allocation. */
@@ -134,7 +137,7 @@ export class HyperLogLog {
     this.histogram = new Int32Array(this.maxRank + 1);
   }
 
-  /** Adds an item by its 32-bit hash (from hashAddress, hashPort or fmix32). */
+  /** Adds an item by its 32-bit hash (from hashAddress, hashPort or fmix32; signed or unsigned). */
   addHash(hash: number): void {
     const idx = hash >>> this.shift;
     const rank = Math.min(Math.clz32(hash << this.precision) + 1, this.maxRank);
@@ -193,8 +196,6 @@ export class SlidingHyperLogLog {
   /** Sub-window number held by each ring position; -Infinity when unused. */
   private readonly epochs: Float64Array;
   private newestEpoch = -Infinity;
-  /** Newest timestamp added, in ms; -Infinity before the first add. */
-  newestMs = -Infinity;
 
   constructor(precision: number, windowMs: number, slices: number) {
     checkPrecision(precision);
@@ -211,9 +212,22 @@ export class SlidingHyperLogLog {
     this.epochs = new Float64Array(this.ring).fill(-Infinity);
   }
 
+  /** The sub-window number of a time: what the *At methods take. */
+  epochOf(tMs: number): number {
+    return Math.floor(tMs / this.sliceMs);
+  }
+
   /** Adds an item at time `tMs`; returns false when it is older than the window (ignored). */
   addHash(hash: number, tMs: number): boolean {
-    const epoch = Math.floor(tMs / this.sliceMs);
+    return this.addHashAt(hash, Math.floor(tMs / this.sliceMs));
+  }
+
+  /**
+   * Adds an item in sub-window `epoch` (see epochOf; any consistent numbering works, such as
+   * epochs relative to an origin). Hot paths pass small integer epochs rather than millisecond
+   * times: a non-integer number crossing a call boundary may be boxed on the heap.
+   */
+  addHashAt(hash: number, epoch: number): boolean {
     if (!(epoch >= this.newestEpoch - this.slices)) return false; // also refuses NaN
     const pos = ((epoch % this.ring) + this.ring) % this.ring;
     const base = pos * this.m;
@@ -223,7 +237,6 @@ export class SlidingHyperLogLog {
       this.epochs[pos] = epoch;
     }
     if (epoch > this.newestEpoch) this.newestEpoch = epoch;
-    if (tMs > this.newestMs) this.newestMs = tMs;
     const idx = base + (hash >>> this.shift);
     const rank = Math.min(Math.clz32(hash << this.precision) + 1, this.maxRank);
     if (rank > this.registers[idx]) this.registers[idx] = rank;
@@ -232,14 +245,22 @@ export class SlidingHyperLogLog {
 
   /** True when nothing added is still inside the window at `nowMs`. */
   isIdle(nowMs: number): boolean {
-    return this.newestEpoch < Math.floor(nowMs / this.sliceMs) - this.slices;
+    return this.isIdleAt(Math.floor(nowMs / this.sliceMs));
+  }
+
+  isIdleAt(epoch: number): boolean {
+    return this.newestEpoch < epoch - this.slices;
   }
 
   /** Merges the sub-windows live at `nowMs` into `into` (cleared first; same precision). */
   mergeInto(into: HyperLogLog, nowMs: number): void {
+    this.mergeIntoAt(into, Math.floor(nowMs / this.sliceMs));
+  }
+
+  mergeIntoAt(into: HyperLogLog, epoch: number): void {
     if (into.precision !== this.precision) throw new Error('cannot merge HyperLogLog sketches of different precision');
     into.clear();
-    const oldest = Math.floor(nowMs / this.sliceMs) - this.slices;
+    const oldest = epoch - this.slices;
     for (let pos = 0; pos < this.ring; pos++) {
       if (this.epochs[pos] >= oldest) into.mergeRegisters(this.registers, pos * this.m);
     }
@@ -247,7 +268,11 @@ export class SlidingHyperLogLog {
 
   /** Distinct items in the window ending at `nowMs`; `scratch` avoids an allocation per call. */
   estimate(nowMs: number, scratch: HyperLogLog = new HyperLogLog(this.precision)): number {
-    this.mergeInto(scratch, nowMs);
+    return this.estimateAt(Math.floor(nowMs / this.sliceMs), scratch);
+  }
+
+  estimateAt(epoch: number, scratch: HyperLogLog = new HyperLogLog(this.precision)): number {
+    this.mergeIntoAt(scratch, epoch);
     return scratch.estimate();
   }
 
@@ -255,7 +280,6 @@ export class SlidingHyperLogLog {
     this.registers.fill(0);
     this.epochs.fill(-Infinity);
     this.newestEpoch = -Infinity;
-    this.newestMs = -Infinity;
   }
 
   /** Bytes of register memory, for sizing budgets. */

@@ -8,7 +8,6 @@ import { isCloudSource } from '../enrich/orientation.js';
 import { Direction, type FlowRecord } from '../record.js';
 import { DEFAULT_DISTINCT, DISTINCT_PEERS_METRIC, DISTINCT_PORTS_METRIC, DistinctFamily } from './distinct-family.js';
 import { DEFAULT_HISTOGRAMS, HistogramFamily, histogramMetricNames } from './histogram-family.js';
-import { hashAddress, hashPort } from './hyperloglog.js';
 import { DEFAULT_INFO, DEVICE_INFO, DeviceInfo, EXPORTER_INFO, type InfoSeries, createExporterInfo } from './info-series.js';
 import type { MeasureSnapshots, MeasureStats } from './measure-snapshot.js';
 import type { RollupSnapshot } from './snapshot.js';
@@ -25,18 +24,11 @@ export interface MeasureSetOptions {
   inventory?: readonly InventoryEntry[];
 }
 
-/** IP protocols whose records carry real ports: TCP, UDP, DCCP, UDP-Lite, SCTP. */
-function hasPorts(protocol: number): boolean {
-  return protocol === 6 || protocol === 17 || protocol === 33 || protocol === 136 || protocol === 132;
-}
-
 export class MeasureSet {
   readonly histograms: readonly HistogramFamily[];
   readonly distinct: DistinctFamily | undefined;
   readonly deviceInfo: DeviceInfo | undefined;
   readonly exporterInfo: InfoSeries | undefined;
-  private readonly rtt: HistogramFamily[];
-  private readonly duration: HistogramFamily[];
   private readonly exporterScratch: string[] = ['', '', ''];
 
   /** Throws an Error naming the family when a definition is invalid or two families share a name. */
@@ -48,8 +40,6 @@ export class MeasureSet {
       seen.add(d.name);
     }
     this.histograms = defs.map((d) => new HistogramFamily(d));
-    this.rtt = this.histograms.filter((h) => h.value === 'rtt');
-    this.duration = this.histograms.filter((h) => h.value === 'duration');
     const distinct = options.distinct ?? DEFAULT_DISTINCT;
     this.distinct = distinct.budget > 0 ? new DistinctFamily(distinct) : undefined;
     const info = options.info ?? DEFAULT_INFO;
@@ -64,23 +54,18 @@ export class MeasureSet {
     }
   }
 
+  /** Sets the receive time (ms) of the records that follow: once per datagram, not per record. */
+  setTime(receivedMs: number): void {
+    this.distinct?.setTime(receivedMs);
+  }
+
   /**
-   * Feeds one enriched record (labels filled by the enricher for this record) received at
-   * `receivedMs`. Allocation-free for label sets and devices that already have rows.
+   * Feeds one enriched record (labels filled by the enricher for this record), received at the
+   * time of the last setTime. Allocation-free for label sets and devices that already have rows.
    */
-  observe(r: FlowRecord, labels: FlowLabels, receivedMs: number): void {
-    const rtt = this.rtt;
-    if (rtt.length > 0) {
-      const ms = r.rttMs;
-      // NaN: the source says nothing about latency.
-      if (ms === ms) for (let i = 0; i < rtt.length; i++) rtt[i].observe(labels, ms / 1000);
-    }
-    const duration = this.duration;
-    // sFlow samples are single packets stamped with the receive time: no flow duration.
-    if (duration.length > 0 && r.sourceKind !== 'sflow' && r.timeStartMs > 0 && r.timeEndMs > 0) {
-      const seconds = (r.timeEndMs - r.timeStartMs) / 1000;
-      for (let i = 0; i < duration.length; i++) duration[i].observe(labels, seconds);
-    }
+  observe(r: FlowRecord, labels: FlowLabels): void {
+    const histograms = this.histograms;
+    for (let i = 0; i < histograms.length; i++) histograms[i].observeRecord(r, labels);
     const distinct = this.distinct;
     const af = r.af;
     if (distinct !== undefined && (af === 4 || af === 6)) {
@@ -89,10 +74,7 @@ export class MeasureSet {
       const dir = labels.direction;
       const deviceIsDst =
         dir === 'ingress' || (dir === 'internal' && r.direction === Direction.ingress && isCloudSource(r.sourceKind));
-      const peer = deviceIsDst ? r.src : r.dst;
-      const port = deviceIsDst ? r.srcPort : r.dstPort;
-      const portHash = port > 0 && hasPorts(r.protocol) ? hashPort(r.protocol, port) : -1;
-      distinct.observe(labels.device, receivedMs, hashAddress(af, peer), portHash);
+      distinct.record(labels.device, af, deviceIsDst ? r.src : r.dst, r.protocol, deviceIsDst ? r.srcPort : r.dstPort);
     }
   }
 
