@@ -302,7 +302,8 @@ function learn(
   ctx: NetflowDecodeContext,
 ): void {
   const lim = st.limits;
-  const problem = dom.learn(id, kind, scopeCount, fields, ctx.nowMs, lim.maxTemplatesPerDomain, lim.maxFieldsPerTemplate);
+  const budget = lim.maxTemplateFieldsPerExporter - st.templateFields();
+  const problem = dom.learn(id, kind, scopeCount, fields, ctx.nowMs, lim.maxTemplatesPerDomain, lim.maxFieldsPerTemplate, budget);
   if (problem) {
     countError(ctx.counters, problem);
     return;

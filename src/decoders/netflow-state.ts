@@ -28,6 +28,12 @@ export interface NetflowStateLimits {
   maxPendingBytes: number;
   /** A held set older than this is dropped (counted as a template miss). */
   maxPendingAgeMs: number;
+  /**
+   * Fields over all templates of the exporter (every domain): what a template costs in memory
+   * (~80 bytes per field with its compiled reader), so this bounds the exporter's template memory
+   * whatever mix of domains, templates and fields it sends.
+   */
+  maxTemplateFieldsPerExporter: number;
 }
 
 export const DEFAULT_NETFLOW_LIMITS: Readonly<NetflowStateLimits> = Object.freeze({
@@ -41,6 +47,8 @@ export const DEFAULT_NETFLOW_LIMITS: Readonly<NetflowStateLimits> = Object.freez
   maxPendingRecords: 128,
   maxPendingBytes: 64 * 1024,
   maxPendingAgeMs: 5 * 60_000,
+  // nProbe with every element is ~100 fields per template; 16384 is dozens of such templates.
+  maxTemplateFieldsPerExporter: 16_384,
 });
 
 /** A data set copied aside until its template arrives, with the header context it needs. */
@@ -59,6 +67,8 @@ export interface PendingSet {
 export class PendingSets {
   private entries: PendingSet[] = [];
   bytes = 0;
+  /** Sets dropped or refused because a bound (sets or bytes) was reached: the limit biting. */
+  evicted = 0;
 
   get count(): number {
     return this.entries.length;
@@ -66,7 +76,10 @@ export class PendingSets {
 
   /** Adds a set; returns how many older sets were evicted to make room (or 1 if it did not fit). */
   add(p: PendingSet, maxSets: number, maxBytes: number): number {
-    if (maxSets <= 0 || p.body.length > maxBytes) return 1;
+    if (maxSets <= 0 || p.body.length > maxBytes) {
+      this.evicted++;
+      return 1;
+    }
     let evicted = 0;
     while (this.entries.length >= maxSets || this.bytes + p.body.length > maxBytes) {
       const old = this.entries.shift() as PendingSet;
@@ -75,6 +88,7 @@ export class PendingSets {
     }
     this.entries.push(p);
     this.bytes += p.body.length;
+    this.evicted += evicted;
     return evicted;
   }
 
@@ -200,6 +214,14 @@ export class NetflowExporterState {
     return t;
   }
 
+  /** Fields over the templates of every domain (bounded by maxTemplateFieldsPerExporter). */
+  templateFields(): number {
+    let n = 0;
+    for (const d of this.v9Domains.values()) n += d.fieldCount;
+    for (const d of this.ipfixDomains.values()) n += d.fieldCount;
+    return n;
+  }
+
   private allDomains(): DomainState[] {
     return [...this.v9Domains.values(), ...this.ipfixDomains.values()];
   }
@@ -319,8 +341,12 @@ export class NetflowExporterState {
         const problem = checkTemplate(fields, tj.kind, scope as number, version, lim.maxFieldsPerTemplate);
         if (problem) throw new Error(`${tw}: ${problem === 'template_limit' ? 'too many fields for the limit' : 'invalid template'}`);
         if (d.templates.has(tj.id as number)) throw new Error(`${tw}: duplicate template id ${String(tj.id)}`);
-        const refused = d.learn(tj.id as number, tj.kind, scope as number, fields, lastSeen, lim.maxTemplatesPerDomain, lim.maxFieldsPerTemplate);
-        if (refused) throw new Error(`${tw}: template count exceeds the limit of ${lim.maxTemplatesPerDomain}`);
+        const budget = lim.maxTemplateFieldsPerExporter - st.templateFields();
+        const refused = d.learn(tj.id as number, tj.kind, scope as number, fields, lastSeen, lim.maxTemplatesPerDomain, lim.maxFieldsPerTemplate, budget);
+        if (refused) {
+          if (d.templates.size >= lim.maxTemplatesPerDomain) throw new Error(`${tw}: template count exceeds the limit of ${lim.maxTemplatesPerDomain}`);
+          throw new Error(`${tw}: template fields exceed the limit of ${lim.maxTemplateFieldsPerExporter} per exporter`);
+        }
       });
     });
     return st;

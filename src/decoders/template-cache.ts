@@ -63,6 +63,8 @@ export class DomainState implements DomainTimeBase {
   readonly sampling = new DomainSampling();
   readonly sequence = new SequenceTracker();
   systemInitMs = NaN;
+  /** Fields over all templates of the domain (the exporter-wide template budget counts these). */
+  fieldCount = 0;
 
   constructor(version: ExportProtocolVersion, domain: number) {
     this.version = version;
@@ -71,7 +73,8 @@ export class DomainState implements DomainTimeBase {
 
   /**
    * Learns (or refreshes) a template. An identical refresh keeps the compiled reader; a changed
-   * layout replaces it. Returns the problem when the template is refused.
+   * layout replaces it. Returns the problem when the template is refused. `fieldBudget` is how many
+   * more fields the exporter may hold over all its domains (a replaced layout gives its own back).
    */
   learn(
     id: number,
@@ -81,6 +84,7 @@ export class DomainState implements DomainTimeBase {
     nowMs: number,
     maxTemplates: number,
     maxFields: number,
+    fieldBudget = Infinity,
   ): TemplateProblem | undefined {
     const problem = checkTemplate(fields, kind, scopeCount, this.version, maxFields);
     if (problem) return problem;
@@ -90,6 +94,9 @@ export class DomainState implements DomainTimeBase {
       return undefined;
     }
     if (!old && this.templates.size >= maxTemplates) return 'template_limit';
+    const added = fields.length - (old ? old.fields.length : 0);
+    if (added > fieldBudget) return 'template_limit';
+    this.fieldCount += added;
     this.templates.set(id, {
       id,
       kind,
@@ -103,6 +110,9 @@ export class DomainState implements DomainTimeBase {
 
   /** IPFIX withdrawal of one template; returns whether it existed. */
   withdraw(id: number): boolean {
+    const t = this.templates.get(id);
+    if (t === undefined) return false;
+    this.fieldCount -= t.fields.length;
     return this.templates.delete(id);
   }
 
@@ -112,6 +122,7 @@ export class DomainState implements DomainTimeBase {
     for (const [id, t] of this.templates) {
       if (t.kind === kind) {
         this.templates.delete(id);
+        this.fieldCount -= t.fields.length;
         n++;
       }
     }

@@ -63,9 +63,14 @@ export class RollupEngine {
     }
   }
 
+  /** Sets the receive time (ms) of the records that follow, for the sliding windows: once per datagram. */
+  setReceiveTime(receivedMs: number): void {
+    this.measures.setTime(receivedMs);
+  }
+
   /** Feeds one enriched record to the histograms and distinct counts (after add() counted it). */
-  observe(record: FlowRecord, labels: FlowLabels, receivedMs: number): void {
-    this.measures.observe(record, labels, receivedMs);
+  observe(record: FlowRecord, labels: FlowLabels): void {
+    this.measures.observe(record, labels);
   }
 
   /** Histogram, gauge and info snapshots; `rollups` are this render's traffic snapshots. */

@@ -63,6 +63,8 @@ export interface StateSize {
   domains: number;
   v5Engines: number;
   templates: number;
+  /** Fields over all templates (the exporter-wide template budget). */
+  templateFields: number;
   maxTemplatesInDomain: number;
   maxFieldsInTemplate: number;
   maxSamplersInDomain: number;
@@ -262,6 +264,7 @@ export class DecoderHarness {
       domains: nf.domains.length,
       v5Engines: nf.v5Engines,
       templates,
+      templateFields: this.netflow.templateFields(),
       maxTemplatesInDomain,
       maxFieldsInTemplate,
       maxSamplersInDomain,
@@ -282,6 +285,10 @@ export class DecoderHarness {
     if (s.v5Engines > nl.maxDomains) over.push(`${s.v5Engines} v5 engines > ${nl.maxDomains}`);
     if (s.maxTemplatesInDomain > nl.maxTemplatesPerDomain) over.push(`${s.maxTemplatesInDomain} templates in a domain > ${nl.maxTemplatesPerDomain}`);
     if (s.maxFieldsInTemplate > nl.maxFieldsPerTemplate) over.push(`${s.maxFieldsInTemplate} fields in a template > ${nl.maxFieldsPerTemplate}`);
+    if (s.templateFields > nl.maxTemplateFieldsPerExporter) over.push(`${s.templateFields} template fields > ${nl.maxTemplateFieldsPerExporter}`);
+    let fields = 0;
+    for (const d of netflowInternals(this.netflow).domains) for (const t of d.templates.values()) fields += t.fields.length;
+    if (fields !== s.templateFields) over.push(`template field count drifted: ${s.templateFields} counted, ${fields} held`);
     if (s.maxSamplersInDomain > nl.maxSamplersPerDomain) over.push(`${s.maxSamplersInDomain} samplers in a domain > ${nl.maxSamplersPerDomain}`);
     if (s.pendingSets > nl.maxPendingRecords) over.push(`${s.pendingSets} held sets > ${nl.maxPendingRecords}`);
     if (s.pendingBytes > nl.maxPendingBytes) over.push(`${s.pendingBytes} held bytes > ${nl.maxPendingBytes}`);
