@@ -214,9 +214,10 @@ describe('effective settings', () => {
         OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'authorization=Bearer metrics-secret-value',
       }),
     );
-    expect(s.headers).toEqual({ authorization: 'Bearer metrics-secret-value', 'x-scope-orgid': 'tenant-file' });
+    // One header per name whatever the case, spelt as first given, valued by the last source.
+    expect(s.headers).toEqual({ Authorization: 'Bearer metrics-secret-value', 'X-Scope-OrgID': 'tenant-file' });
     const described = JSON.stringify(describeOtlpSettings(s));
-    expect(described).toContain('authorization');
+    expect(described).toContain('Authorization');
     expect(described).not.toContain('secret-value');
     // Header values from the environment are registered with the log scrubber.
     expect(scrubSecrets('Bearer metrics-secret-value')).not.toContain('metrics-secret-value');

@@ -208,4 +208,22 @@ describe('DeliveryExporter', () => {
     expect(inner.pending).toHaveLength(1);
     expect(exporter.counts.dropped).toBe(2);
   });
+
+  it('an exporter that throws counts as a failure and does not wedge the push', () => {
+    let calls = 0;
+    const throwing: PushMetricExporter = {
+      export(_m, cb) {
+        if (++calls === 1) throw new Error('serializer blew up');
+        cb({ code: ExportResultCode.SUCCESS });
+      },
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+    const exporter = new DeliveryExporter(throwing, AggregationTemporality.DELTA, () => {}, pino({ level: 'silent' }));
+    const codes: ExportResultCode[] = [];
+    exporter.export(metrics, (r) => codes.push(r.code));
+    exporter.export(metrics, (r) => codes.push(r.code));
+    expect(codes).toEqual([ExportResultCode.FAILED, ExportResultCode.SUCCESS]);
+    expect(exporter.counts).toEqual({ success: 1, failure: 1, dropped: 0 });
+  });
 });

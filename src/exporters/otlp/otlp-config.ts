@@ -168,7 +168,7 @@ export interface OtlpSettings {
   /** The full metrics URL requests go to. */
   url: string;
   protocol: OtlpProtocol;
-  /** Header names in lower case. Values are secrets: never log them. */
+  /** Request headers, one per name whatever its case. Values are secrets: never log them. */
   headers: Record<string, string>;
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
   compression: OtlpCompression;
@@ -301,21 +301,29 @@ export function resolveOtlpSettings(cfg: OtlpConfig, options: ResolveOptions = {
     sources.temporality = 'default';
   }
 
-  // Headers: generic variable, then metrics variable, then the file, each overriding per name.
-  const headers: Record<string, string> = {};
+  // Headers: generic variable, then metrics variable, then the file, each overriding per name
+  // (names compare case-insensitively). A name keeps the spelling it first had: the OTLP exporter
+  // also merges the variables' headers under the request's, and must meet the same key to replace.
+  const merged = new Map<string, { name: string; value: string }>();
+  const setHeader = (name: string, value: string): void => {
+    const lower = name.toLowerCase();
+    merged.set(lower, { name: merged.get(lower)?.name ?? name, value });
+  };
   const envHeaderValues: string[] = [];
   for (const variable of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS']) {
     const text = fromEnv(variable);
     if (text === undefined) continue;
     for (const [name, value] of Object.entries(parseKeyPairsIntoRecord(text))) {
       if (!HEADER_NAME.test(name)) throw new OtlpConfigError(`${variable}: "${name}" is not a valid HTTP header name`);
-      headers[name.toLowerCase()] = value;
+      setHeader(name, value);
       envHeaderValues.push(value);
     }
   }
   // Header values from the environment are secrets like ${VAR}s of the file: keep them out of logs.
   registerSecretValues(envHeaderValues);
-  for (const [name, value] of Object.entries(cfg.headers)) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(cfg.headers)) setHeader(name, value);
+  const headers: Record<string, string> = {};
+  for (const { name, value } of merged.values()) headers[name] = value;
 
   const tlsFile = (setting: string, fileValue: string | undefined, suffix: string): Buffer | undefined => {
     const path = pick<string>(setting, fileValue, suffix, (text) => text);

@@ -72,26 +72,33 @@ export class DeliveryExporter implements PushMetricExporter {
       return;
     }
     this.inFlight = true;
-    this.inner.export(metrics, (result) => {
-      this.inFlight = false;
-      if (result.code === ExportResultCode.SUCCESS) {
-        this.counts.success++;
-        if (this.consecutiveFailures > 0) {
-          this.logger.info({ failedExports: this.consecutiveFailures }, 'OTLP export recovered');
-          this.consecutiveFailures = 0;
-        }
-        this.onDelivered(metrics);
-      } else {
-        this.counts.failure++;
-        const detail = describeExportError(result.error);
-        // The first failure of a run is a warning; repeats stay at debug so an outage does not
-        // write a line per interval.
-        if (this.consecutiveFailures === 0) this.logger.warn(detail, 'OTLP export failed; retrying every interval');
-        else this.logger.debug({ ...detail, consecutiveFailures: this.consecutiveFailures + 1 }, 'OTLP export failed again');
-        this.consecutiveFailures++;
+    try {
+      this.inner.export(metrics, (result) => this.finish(metrics, result, resultCallback));
+    } catch (err) {
+      // An exporter that throws instead of calling back must not leave the push wedged in flight.
+      this.finish(metrics, { code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) }, resultCallback);
+    }
+  }
+
+  private finish(metrics: ResourceMetrics, result: ExportResult, resultCallback: (result: ExportResult) => void): void {
+    this.inFlight = false;
+    if (result.code === ExportResultCode.SUCCESS) {
+      this.counts.success++;
+      if (this.consecutiveFailures > 0) {
+        this.logger.info({ failedExports: this.consecutiveFailures }, 'OTLP export recovered');
+        this.consecutiveFailures = 0;
       }
-      resultCallback(result);
-    });
+      this.onDelivered(metrics);
+    } else {
+      this.counts.failure++;
+      const detail = describeExportError(result.error);
+      // The first failure of a run is a warning; repeats stay at debug so an outage does not
+      // write a line per interval.
+      if (this.consecutiveFailures === 0) this.logger.warn(detail, 'OTLP export failed; retrying every interval');
+      else this.logger.debug({ ...detail, consecutiveFailures: this.consecutiveFailures + 1 }, 'OTLP export failed again');
+      this.consecutiveFailures++;
+    }
+    resultCallback(result);
   }
 
   selectAggregationTemporality(_instrumentType: InstrumentType): AggregationTemporality {
