@@ -4,6 +4,7 @@
  * bodies with JSON.parse; both are flattened into the same point records.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -67,20 +68,28 @@ export class OtlpReceiver {
   rejected = 0;
   mode: ReceiverMode = { kind: 'ok' };
   port = 0;
-  private server: http.Server | undefined;
+  private server: http.Server | https.Server | undefined;
   private readonly sockets = new Set<Socket>();
 
+  tlsErrors = 0;
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   get points(): ReceivedPoint[] {
     return this.requests.flatMap((r) => r.points);
   }
 
+  /** PEM key and certificate: serve HTTPS instead of HTTP. */
+  tls: { key: Buffer; cert: Buffer } | undefined;
+
   /** Listens on 127.0.0.1 (an ephemeral port the first time, the same port after refuse()). */
   async start(): Promise<void> {
-    const server = http.createServer((req, res) => this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    const server = this.tls ? https.createServer({ key: this.tls.key, cert: this.tls.cert }, handler) : http.createServer(handler);
+    // Count failed TLS handshakes: a client that rejects the certificate never gets to a request.
+    server.on('tlsClientError', () => this.tlsErrors++);
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -136,8 +145,9 @@ export class OtlpReceiver {
   }
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(tls?: { key: Buffer; cert: Buffer }): Promise<OtlpReceiver> {
   const r = new OtlpReceiver();
+  r.tls = tls;
   await r.start();
   return r;
 }
