@@ -61,6 +61,27 @@ export interface PipelineOptions {
   onInterfaceCounters?: (c: InterfaceCounters) => void;
 }
 
+/**
+ * sFlow tracking per UDP source: agents behind it and data sources per agent (~170 bytes each, so at
+ * most ~2.8 MB per exporter). Samples beyond these still decode; only their sequence and pool
+ * statistics are not kept.
+ */
+export const PIPELINE_SFLOW_LIMITS = Object.freeze({ maxAgents: 16, maxSourcesPerAgent: 1024 });
+
+/** How often each bound on network-keyed state refused or dropped something (flowgauge_limit_reached_total). */
+export interface LimitCounts {
+  /** Datagrams from new exporters beyond limits.max_exporters. */
+  exporters: number;
+  /** NetFlow/IPFIX domains, templates per domain, fields per template or per exporter, samplers. */
+  netflow_templates: number;
+  /** Data sets waiting for a template, dropped by the pending buffer's set or byte bound. */
+  netflow_pending: number;
+  /** sFlow datagrams from agents beyond the per-exporter agent bound. */
+  sflow_agents: number;
+  /** sFlow samples from data sources beyond the per-agent source bound. */
+  sflow_sources: number;
+}
+
 export interface PipelineDropCounters {
   /** Datagrams from exporters outside exporter_allowlist. */
   notAllowed: number;
@@ -98,7 +119,7 @@ export class FlowPipeline {
       { histograms: config.histograms, distinct: config.distinct, info: config.info, inventory: config.inventory },
     );
     this.enricher = new Enricher(config);
-    this.maxExporters = options.maxExporters ?? 10_000;
+    this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
     const store = this.interfaces;
     const also = options.onInterfaceCounters;
@@ -134,7 +155,7 @@ export class FlowPipeline {
     const templatesBefore = entry.counters.templatesReceived + entry.counters.templatesWithdrawn;
     try {
       if (protocol === 'sflow') {
-        entry.sflow ??= new SflowAgentState();
+        entry.sflow ??= new SflowAgentState(PIPELINE_SFLOW_LIMITS);
         entry.sflowCtx.state = entry.sflow;
         entry.sflowCtx.nowMs = nowMs;
         decodeSflowDatagram(buf, entry.sflowCtx, this.sink, this.onInterfaceCounters);
@@ -191,6 +212,20 @@ export class FlowPipeline {
 
   private newNetflowState(): NetflowExporterState {
     return new NetflowExporterState({ maxPendingRecords: this.config.netflow.pendingRecordsPerExporter });
+  }
+
+  /** Times each state bound bit, summed over exporters (read at scrape time, not on the hot path). */
+  limitCounts(): LimitCounts {
+    const out: LimitCounts = { exporters: this.drops.exporterLimit, netflow_templates: 0, netflow_pending: 0, sflow_agents: 0, sflow_sources: 0 };
+    for (const e of this.exporters.values()) {
+      out.netflow_templates += e.counters.errors.get('template_limit') ?? 0;
+      if (e.netflow) out.netflow_pending += e.netflow.pending.evicted;
+      if (e.sflow) {
+        out.sflow_agents += e.sflow.untrackedAgentDatagrams;
+        out.sflow_sources += e.sflow.untrackedSamples;
+      }
+    }
+    return out;
   }
 
   /** Templates of every exporter, for the state file. */

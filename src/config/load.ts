@@ -690,6 +690,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     interfaces?: { budget?: number };
     state_dir?: string;
     web_config_file?: string;
+    limits?: { max_exporters?: number };
     log?: { level?: (typeof LOG_LEVELS)[number] };
   };
   if (r.listen) {
@@ -741,6 +742,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   applyMeasureConfig(raw, cfg);
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.web_config_file !== undefined) cfg.webConfigFile = r.web_config_file;
+  if (r.limits?.max_exporters !== undefined) cfg.limits.maxExporters = r.limits.max_exporters;
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;
 }

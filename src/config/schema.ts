@@ -200,6 +200,14 @@ export const configSchema = {
     },
     state_dir: { type: 'string', minLength: 1 },
     web_config_file: { type: 'string', description: 'Web config file (exporter-toolkit format): TLS and basic auth for the HTTP side.' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Bounds on state keyed by network data (docs/reliability.md).',
+      properties: {
+        max_exporters: { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'Exporters tracked; datagrams from more are dropped and counted.' },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,

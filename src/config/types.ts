@@ -130,6 +130,11 @@ export interface FlowgaugeConfig {
    * '' = plain HTTP without authentication.
    */
   webConfigFile: string;
+  /** Bounds on state keyed by network data (docs/reliability.md). */
+  limits: {
+    /** Exporters (UDP source addresses) tracked with their own state and self-metric labels. */
+    maxExporters: number;
+  };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
   /** OTLP/HTTP push of the rollups; absent = no push (see docs/otlp.md). */
   otlp?: OtlpConfig;

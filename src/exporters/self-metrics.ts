@@ -120,6 +120,16 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
       this.inc({ reason: 'decode_failed' }, pipeline.drops.decodeFailed);
     },
   });
+  new client.Counter({
+    name: 'flowgauge_limit_reached_total',
+    help: 'Times a bound on state keyed by network data refused or dropped something, by limit (docs/reliability.md).',
+    labelNames: ['limit'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [limit, n] of Object.entries(pipeline.limitCounts())) this.inc({ limit }, n);
+    },
+  });
 
   // Rollup health: how full each budget is and how much traffic folded into "other" rows.
   const perRollup = (kind: 'gauge' | 'counter', name: string, help: string, read: (s: RollupStatsView) => number): void => {
