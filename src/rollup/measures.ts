@@ -117,10 +117,10 @@ export class MeasureSet {
     const out: Array<[string, string]> = [];
     for (const h of this.histograms) for (const m of histogramMetricNames(h.name)) out.push([m, `histogram "${h.name}"`]);
     if (this.distinct !== undefined) {
-      out.push([DISTINCT_PEERS_METRIC, DISTINCT_PEERS_METRIC], [DISTINCT_PORTS_METRIC, DISTINCT_PORTS_METRIC]);
+      for (const m of [DISTINCT_PEERS_METRIC, DISTINCT_PORTS_METRIC]) out.push([m, `the ${m} gauge`]);
     }
     for (const name of [this.deviceInfo ? DEVICE_INFO : undefined, this.exporterInfo ? EXPORTER_INFO : undefined]) {
-      if (name !== undefined) out.push([name, `${name}_info`], [`${name}_info`, `${name}_info`]);
+      if (name !== undefined) out.push([name, `the ${name}_info series`], [`${name}_info`, `the ${name}_info series`]);
     }
     return out;
   }
