@@ -12,6 +12,7 @@ import { defaultConfig } from '../src/config/defaults.js';
 import type { FlowgaugeConfig } from '../src/config/types.js';
 import { renderMetrics } from '../src/exporters/http-server.js';
 import { createSelfMetrics } from '../src/exporters/self-metrics.js';
+import { buildStatus } from '../src/exporters/status.js';
 import { FlowPipeline } from '../src/pipeline.js';
 import { replayInto } from '../src/replay.js';
 import { hllStandardError } from '../src/rollup/hyperloglog.js';
@@ -126,6 +127,31 @@ describe('histograms, distinct counts and info series on the edge corpus', () =>
     expect(samples.filter((s) => s.name === 'flow_exporter_info')).toEqual([
       { name: 'flow_exporter_info', labels: { exporter: '127.0.0.1', address: '127.0.0.1', source: 'ipfix' }, value: 1 },
     ]);
+  });
+
+  it('self-metrics and /status report series in use and budget of every new family', async () => {
+    const { pipeline, samples } = await replay('softflowd-ipfix');
+    const self = (name: string, rollup: string): number | undefined => samples.find((s) => s.name === name && s.labels.rollup === rollup)?.value;
+    const apps = new Set(samples.filter((s) => s.name === 'flow_duration_seconds_count').map((s) => s.labels.app));
+    const devices = gauge(samples, 'flow_device_distinct_peers');
+    expect(self('flowgauge_rollup_series', 'flow_duration_seconds')).toBe(apps.size);
+    expect(self('flowgauge_rollup_budget', 'flow_duration_seconds')).toBe(200);
+    expect(self('flowgauge_rollup_series', 'flow_rtt_seconds')).toBe(0);
+    expect(self('flowgauge_rollup_budget', 'flow_rtt_seconds')).toBe(500);
+    expect(self('flowgauge_rollup_series', 'flow_device_distinct_peers')).toBe(devices.size);
+    expect(self('flowgauge_rollup_budget', 'flow_device_distinct_ports')).toBe(500);
+    expect(self('flowgauge_rollup_series', 'flow_exporter_info')).toBe(1);
+    expect(self('flowgauge_rollup_admissions_total', 'flow_duration_seconds')).toBe(apps.size);
+    expect(self('flowgauge_rollup_folded_records_total', 'flow_device_distinct_peers')).toBe(0);
+    // Bytes folding is a traffic notion: the new families do not appear there.
+    expect(self('flowgauge_rollup_folded_bytes_total', 'flow_rtt_seconds')).toBeUndefined();
+    expect(self('flowgauge_rollup_folded_bytes_total', 'flow_peer')).toBe(0);
+
+    const status = buildStatus(pipeline, [], 'test', Date.now());
+    expect(status.rollups.find((r) => r.rollup === 'flow_peer')).toMatchObject({ kind: 'counter', labels: ['device', 'peer'] });
+    expect(status.rollups.find((r) => r.rollup === 'flow_duration_seconds')).toMatchObject({ kind: 'histogram', labels: ['app'], budget: 200, seriesInUse: apps.size });
+    expect(status.rollups.find((r) => r.rollup === 'flow_device_distinct_peers')).toMatchObject({ kind: 'gauge', labels: ['device'], budget: 500 });
+    expect(status.rollups.find((r) => r.rollup === 'flow_device_info')).toMatchObject({ kind: 'info', budget: 2000 });
   });
 
   it.skipIf(skipPromtool)('promtool check metrics accepts the whole replayed page', async () => {

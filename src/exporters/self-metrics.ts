@@ -132,7 +132,14 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
   });
 
   // Rollup health: how full each budget is and how much traffic folded into "other" rows.
-  const perRollup = (kind: 'gauge' | 'counter', name: string, help: string, read: (s: RollupStatsView) => number): void => {
+  // Histogram, distinct-gauge and info families report under the same `rollup` label (their name).
+  const perRollup = (
+    kind: 'gauge' | 'counter',
+    name: string,
+    help: string,
+    read: (s: RollupStatsView) => number,
+    withMeasures = true,
+  ): void => {
     const opts = {
       name,
       help,
@@ -144,6 +151,7 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
         ...opts,
         collect() {
           for (const f of pipeline.rollups.families()) this.set({ rollup: f.definition.name }, read(f.stats()));
+          if (withMeasures) for (const s of pipeline.rollups.measureStats()) this.set({ rollup: s.name }, read(s));
         },
       });
     } else {
@@ -152,14 +160,20 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
         collect() {
           this.reset();
           for (const f of pipeline.rollups.families()) this.inc({ rollup: f.definition.name }, read(f.stats()));
+          if (withMeasures) for (const s of pipeline.rollups.measureStats()) this.inc({ rollup: s.name }, read(s));
         },
       });
     }
   };
-  perRollup('gauge', 'flowgauge_rollup_series', 'Label sets in use by each rollup (each is one bytes, packets and flows series).', (s) => s.seriesInUse);
-  perRollup('gauge', 'flowgauge_rollup_budget', 'Label sets each rollup may use.', (s) => s.budget);
+  perRollup(
+    'gauge',
+    'flowgauge_rollup_series',
+    'Label sets in use by each rollup (a traffic label set is one bytes, packets and flows series), histogram, gauge and info family.',
+    (s) => s.seriesInUse,
+  );
+  perRollup('gauge', 'flowgauge_rollup_budget', 'Label sets each rollup, histogram, gauge and info family may use.', (s) => s.budget);
   perRollup('counter', 'flowgauge_rollup_folded_records_total', 'Records counted in a coarser (other) row because their key had no series.', (s) => s.foldedRecords);
-  perRollup('counter', 'flowgauge_rollup_folded_bytes_total', 'Bytes counted in a coarser (other) row because their key had no series.', (s) => s.foldedBytes);
+  perRollup('counter', 'flowgauge_rollup_folded_bytes_total', 'Bytes counted in a coarser (other) row because their key had no series.', (s) => s.foldedBytes, false);
   perRollup('counter', 'flowgauge_rollup_admissions_total', 'Keys given a series of their own.', (s) => s.admissions);
   perRollup('counter', 'flowgauge_rollup_evictions_total', 'Keys whose series was withdrawn.', (s) => s.evictions);
 

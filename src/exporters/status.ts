@@ -23,7 +23,15 @@ export interface StatusDocument {
     sequenceGapRecords: number;
     templates: unknown[];
   }>;
-  rollups: Array<{ rollup: string; labels: string[]; budget: number; seriesInUse: number; foldedRecords: number }>;
+  /** Traffic rollups (kind counter), then the histogram, gauge and info families. */
+  rollups: Array<{
+    rollup: string;
+    kind: 'counter' | 'histogram' | 'gauge' | 'info';
+    labels: string[];
+    budget: number;
+    seriesInUse: number;
+    foldedRecords: number;
+  }>;
   drops: Record<string, number>;
 }
 
@@ -60,16 +68,27 @@ export function buildStatus(
         templates: e.netflow ? e.netflow.templates() : [],
       };
     }),
-    rollups: pipeline.rollups.families().map((f) => {
-      const s = f.stats();
-      return {
-        rollup: f.definition.name,
-        labels: [...f.definition.labels],
+    rollups: [
+      ...pipeline.rollups.families().map((f) => {
+        const s = f.stats();
+        return {
+          rollup: f.definition.name,
+          kind: 'counter' as const,
+          labels: [...f.definition.labels],
+          budget: s.budget,
+          seriesInUse: s.seriesInUse,
+          foldedRecords: s.foldedRecords,
+        };
+      }),
+      ...pipeline.rollups.measureStats().map((s) => ({
+        rollup: s.name,
+        kind: s.kind,
+        labels: s.labels,
         budget: s.budget,
         seriesInUse: s.seriesInUse,
         foldedRecords: s.foldedRecords,
-      };
-    }),
+      })),
+    ],
     drops: { ...pipeline.drops },
   };
 }
