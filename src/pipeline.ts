@@ -105,8 +105,6 @@ export class FlowPipeline {
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
   /** Bumped whenever a template is learned or withdrawn, so the state file is rewritten. */
   templateGeneration = 0;
-  /** Receive time of the datagram being decoded: the time sliding windows see for its records. */
-  private receivedMs = 0;
   /** Newest receive time so far, and the monotonic clock reading when it arrived. */
   private newestReceivedMs = -Infinity;
   private newestReceivedAt = 0;
