@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { defaultConfig } from '../src/config/defaults.js';
+import { parseConfig } from '../src/config/load.js';
 import type { HistogramDefinition, RollupLabel } from '../src/config/types.js';
 import { formatBucketBound, renderExposition } from '../src/exporters/exposition.js';
 import {
@@ -20,6 +22,7 @@ import {
   defaultHistograms,
 } from '../src/rollup/histogram-family.js';
 import type { HistogramSnapshot } from '../src/rollup/measure-snapshot.js';
+import { FlowPipeline } from '../src/pipeline.js';
 import { RollupEngine } from '../src/rollup/rollup-engine.js';
 import { type FlowLabels, createFlowLabels } from '../src/rollup/types.js';
 import { parseExposition } from './helpers/exposition.js';
@@ -313,5 +316,94 @@ describe('histogram exposition', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: histograms, distinct, info
+
+describe('config sections histograms, distinct and info', () => {
+  const errorsOf = (text: string): string[] => {
+    const r = parseConfig(text, 'test.yaml', {});
+    expect(r.config).toBeUndefined();
+    return r.errors.map(String);
+  };
+
+  it('defaults: both histograms, distinct gauges and info series on', () => {
+    const cfg = defaultConfig();
+    expect(cfg.histograms.map((h) => [h.name, h.value, h.labels, h.budget, h.buckets.length])).toEqual([
+      ['flow_rtt_seconds', 'rtt', ['device'], 500, 12],
+      ['flow_duration_seconds', 'duration', ['app'], 200, 12],
+    ]);
+    expect(cfg.distinct).toEqual({ budget: 500, windowSeconds: 300, subWindows: 5, precision: 10 });
+    expect(cfg.info).toEqual({ deviceBudget: 2000, exporterBudget: 500 });
+  });
+
+  it('reads the sections, with default buckets per value kind', () => {
+    const r = parseConfig(
+      [
+        'histograms:',
+        '  - { name: rtt_by_site_seconds, value: rtt, labels: [site, device], budget: 50, buckets: [0.01, 0.1, 1], fallback: [device] }',
+        '  - { name: dur_seconds, value: duration, labels: [app], budget: 20 }',
+        'distinct: { budget: 100, window_seconds: 600, sub_windows: 10, precision: 12 }',
+        'info: { device_budget: 0, exporter_budget: 7 }',
+      ].join('\n'),
+      'test.yaml',
+      {},
+    );
+    expect(r.errors.map(String)).toEqual([]);
+    expect(r.config!.histograms).toEqual([
+      { name: 'rtt_by_site_seconds', value: 'rtt', labels: ['site', 'device'], budget: 50, buckets: [0.01, 0.1, 1], fallback: ['device'] },
+      { name: 'dur_seconds', value: 'duration', labels: ['app'], budget: 20, buckets: [...DEFAULT_DURATION_BUCKETS] },
+    ]);
+    expect(r.config!.distinct).toEqual({ budget: 100, windowSeconds: 600, subWindows: 10, precision: 12 });
+    expect(r.config!.info).toEqual({ deviceBudget: 0, exporterBudget: 7 });
+    expect(parseConfig('histograms: []\n', 't', {}).config!.histograms).toEqual([]);
+    // The pipeline builds from it.
+    expect(() => new FlowPipeline(r.config!)).not.toThrow();
+  });
+
+  it('reports each problem with its key and line', () => {
+    const errors = errorsOf(
+      [
+        'histograms:',
+        '  - name: h_seconds',
+        '    value: rtt',
+        '    labels: [device, app]',
+        '    budget: 1',
+        '    buckets: [0.1, 1, 0.5]',
+        '    fallback: [peer]',
+        '  - { name: flow_peer_bytes, value: duration, labels: [app], budget: 5 }',
+        '  - { name: h_seconds_count, value: duration, labels: [app], budget: 5 }',
+        '  - { name: flow_device_info, value: latency, labels: [app], budget: 5 }',
+        'distinct: { precision: 20, sub_windows: 0 }',
+        'info: { device_budget: -1 }',
+      ].join('\n') + '\n',
+    );
+    const has = (re: RegExp): void => expect(errors.some((e) => re.test(e)), `${re} in\n${errors.join('\n')}`).toBe(true);
+    has(/test\.yaml:5:\d+: histograms\[0\]\.budget: budget 1 cannot hold its own "other" rows/);
+    has(/test\.yaml:6:\d+: histograms\[0\]\.buckets\[2\]: buckets must be strictly increasing, but 0\.5 follows 1/);
+    has(/test\.yaml:7:\d+: histograms\[0\]\.fallback\[0\]: "peer" is not one of this histogram's labels/);
+    has(/test\.yaml:8:\d+: histograms\[1\]\.name: "flow_peer_bytes" would produce metric "flow_peer_bytes", which rollup "flow_peer"/);
+    has(/test\.yaml:9:\d+: histograms\[2\]\.name: "h_seconds_count" ends in a suffix/);
+    has(/test\.yaml:10:\d+: histograms\[3\]\.name: "flow_device_info" would produce metric "flow_device_info", which the flow_device_info series/);
+    has(/test\.yaml:10:\d+: histograms\[3\]\.value/);
+    has(/test\.yaml:11:\d+: distinct\.precision/);
+    has(/test\.yaml:11:\d+: distinct\.sub_windows/);
+    has(/test\.yaml:12:\d+: info\.device_budget/);
+  });
+
+  it('refuses two histograms with the same name and a histogram named like a user rollup metric', () => {
+    const errors = errorsOf(
+      [
+        'rollups: [{ name: flow_x, labels: [device], budget: 5 }]',
+        'histograms:',
+        '  - { name: h_seconds, value: rtt, labels: [device], budget: 5 }',
+        '  - { name: h_seconds, value: duration, labels: [app], budget: 5 }',
+        '  - { name: flow_x_flows, value: duration, labels: [app], budget: 5 }',
+      ].join('\n'),
+    );
+    expect(errors.some((e) => /histograms\[1\]\.name: "h_seconds" would produce metric "h_seconds", which histogram "h_seconds" \(histograms\[0\]\)/.test(e))).toBe(true);
+    expect(errors.some((e) => /histograms\[2\]\.name: .*rollup "flow_x" \(rollups\[0\]\)/.test(e))).toBe(true);
   });
 });

@@ -163,7 +163,7 @@ export class DistinctFamily {
       },
       ports: {
         name: DISTINCT_PORTS_METRIC,
-        help: `Distinct peer-side (protocol, port) pairs of each local device's TCP, UDP, SCTP and DCCP flows in the last ${window} (HyperLogLog estimate, ${error}).`,
+        help: `Distinct peer-side (protocol, port) pairs of each local device's TCP, UDP, SCTP, DCCP and UDP-Lite flows in the last ${window} (HyperLogLog estimate, ${error}).`,
         labelNames: ['device'],
         labelValues,
         values: portValues,
