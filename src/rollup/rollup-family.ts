@@ -3,10 +3,15 @@
  *
  * The cardinality contract (docs/metrics.md) holds whatever arrives:
  * - hard cap: rows (label sets, `other` rows included) never exceed the budget;
- * - conservation: every record lands in exactly one row, so the column sums equal the totals;
+ * - conservation: every record lands in exactly one row, and a row that is evicted hands its totals
+ *   to its fallback row, so the column sums always equal the totals;
  * - graceful overflow: a label set that cannot get a row folds into a coarser row, the least
  *   important label first, down to the all-`other` row, whose slot is always reserved;
- * - counters stay counters: a row is never reset or decreased.
+ * - counters stay counters: a row is never reset or decreased while it exists; an evicted row
+ *   leaves the exposition and its label set cannot get a row again for the policy's hold-off.
+ *
+ * Which label sets get rows is the admission policy's choice (default: HeavyHitterSelection, by
+ * recent traffic with hysteresis); the family only asks it among choices that keep the contract.
  *
  * Fold levels: level k means the first k labels of the fallback order read `other`. A row's level
  * follows from its values alone (a real value "other" is the same label set as a folded one, so it
@@ -15,7 +20,8 @@
  * available afterwards. So the all-`other` row always fits and the cap is never exceeded.
  */
 import type { RollupDefinition, RollupLabel } from '../config/types.js';
-import { type AdmissionPolicy, FirstComeAdmission } from './admission.js';
+import type { AdmissionHost, AdmissionPolicy } from './admission.js';
+import { HeavyHitterSelection, type SelectionOptions } from './heavy-hitters.js';
 import type { RollupSnapshot, RollupStats } from './snapshot.js';
 import { type FlowLabels, OTHER, createFlowLabels } from './types.js';
 
@@ -23,8 +29,18 @@ import { type FlowLabels, OTHER, createFlowLabels } from './types.js';
 export const UNKNOWN = 'unknown';
 
 export interface RollupFamilyOptions {
-  /** Selection among label sets the budget can hold; default first come, first kept. */
+  /**
+   * Selection among label sets the budget can hold, and of rows to give up; default a
+   * HeavyHitterSelection with `selection` options. One policy instance per family.
+   */
   policy?: AdmissionPolicy;
+  /** Options of the default HeavyHitterSelection (ignored when `policy` is given). */
+  selection?: SelectionOptions;
+  /**
+   * Clock read when the family is never given time through advanceTime() (every 1024 records);
+   * default Date.now. Once advanceTime() is called, the family follows only the time it is given.
+   */
+  clock?: () => number;
   /**
    * Share of the budget (0..1) held back for partially folded rows such as (device, other), split
    * evenly between the partial levels, at least one row each. Default 0.25. Only a reserve: rows
@@ -94,18 +110,23 @@ export function validateRollupDefinition(def: RollupDefinition): void {
   }
 }
 
-export class RollupFamily {
+/** Records between two reads of the fallback clock. */
+const CLOCK_POLL_MASK = 1023;
+
+export class RollupFamily implements AdmissionHost {
   /** The validated definition, with the effective help and fallback order filled in. */
   readonly definition: Readonly<RollupDefinition>;
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly RollupLabel[];
+  readonly labelCount: number;
   readonly budget: number;
   /** Labels in the order they fold to `other`. */
   readonly fallbackOrder: readonly RollupLabel[];
+  /** The admission policy in use (a HeavyHitterSelection unless one was given). */
+  readonly policy: AdmissionPolicy;
 
   private readonly n: number;
-  private readonly policy: AdmissionPolicy;
   /** Index into labelNames of the k-th label to fold. */
   private readonly foldPositions: Int32Array;
   /** Rows held back per fold level (0..n); level 0 has none, level n exactly one. */
@@ -115,15 +136,34 @@ export class RollupFamily {
   private outstanding: number;
   /** Reused per record: the record's label values, folded in place when it overflows. */
   private readonly scratch: string[];
+  /** Reused per eviction: the evicted row's values, folded towards its fallback row. */
+  private readonly evictScratch: string[];
+  /** Reused per eviction: the trie nodes on the evicted row's path. */
+  private readonly triePath: Trie[];
   private readonly root: Trie = new Map();
 
+  /** Live rows. Slots of evicted rows are reused, so live rows are not contiguous. */
   private rows = 0;
-  private rowValues: Array<readonly string[]> = [];
+  /** Slots ever handed out (live or free); every slot is below the budget. */
+  private slotsUsed = 0;
+  private readonly freeSlots: Int32Array;
+  private freeCount = 0;
+  private rowValues: Array<readonly string[] | undefined> = [];
+  private rowLevel: Int32Array;
   private bytes: Float64Array;
   private packets: Float64Array;
   private flows: Float64Array;
 
+  private readonly clock: () => number;
+  private now = Number.NaN;
+  private explicitTime = false;
+  private clockPoll = 0;
+
   private admissions = 0;
+  private evictions = 0;
+  private evictedBytes = 0;
+  private evictedPackets = 0;
+  private evictedFlows = 0;
   private foldedRecords = 0;
   private foldedBytes = 0;
   private rejectedRecords = 0;
@@ -142,9 +182,9 @@ export class RollupFamily {
     this.help = def.help ?? `Traffic per ${def.labels.join(' and ')}`;
     this.budget = def.budget;
     this.n = def.labels.length;
+    this.labelCount = this.n;
     this.fallbackOrder = Object.freeze(foldOrder(def));
     this.foldPositions = Int32Array.from(this.fallbackOrder, (l) => def.labels.indexOf(l));
-    this.policy = options.policy ?? new FirstComeAdmission();
     this.definition = Object.freeze({
       name: this.name,
       labels: [...this.labelNames],
@@ -167,16 +207,28 @@ export class RollupFamily {
     if (this.outstanding > this.budget) throw new Error(`rollup "${def.name}": reserves exceed the budget`);
 
     this.scratch = new Array<string>(n).fill(UNKNOWN);
+    this.evictScratch = new Array<string>(n).fill(UNKNOWN);
+    this.triePath = new Array<Trie>(n).fill(this.root);
+    this.freeSlots = new Int32Array(this.budget);
     const cap = Math.min(this.budget, INITIAL_CAPACITY);
+    this.rowLevel = new Int32Array(cap);
     this.bytes = new Float64Array(cap);
     this.packets = new Float64Array(cap);
     this.flows = new Float64Array(cap);
+
+    this.clock = options.clock ?? Date.now;
+    try {
+      this.policy = options.policy ?? new HeavyHitterSelection(options.selection);
+      this.policy.attach?.(this);
+    } catch (err) {
+      throw new Error(`rollup "${def.name}": ${(err as Error).message}`);
+    }
   }
 
   /**
    * Count one record. Counts are rounded to integers; a record with a negative, NaN or unsafe count
    * is refused whole (counted in `rejectedRecords`) so that counters never decrease.
-   * Allocation-free unless the record creates a row.
+   * Allocation-free unless the record creates or evicts a row.
    */
   add(labels: FlowLabels, bytes: number, packets: number, flows: number): void {
     bytes = Math.round(bytes);
@@ -188,6 +240,7 @@ export class RollupFamily {
       this.rejectedRecords++;
       return;
     }
+    if (!this.explicitTime && (++this.clockPoll & CLOCK_POLL_MASK) === 1) this.setTime(this.clock());
     const s = this.scratch;
     const names = this.labelNames;
     for (let i = 0; i < this.n; i++) {
@@ -205,17 +258,46 @@ export class RollupFamily {
     this.policy.credited?.(slot, bytes, packets, flows);
   }
 
-  /** A copy of the rows and counters, detached from the live state. */
+  /**
+   * Moves the family's clock to `nowMs` (the receive or record time of what follows). Earlier
+   * times are ignored, so the clock never runs backwards. From the first call on, the fallback
+   * clock is no longer read.
+   */
+  advanceTime(nowMs: number): void {
+    this.explicitTime = true;
+    this.setTime(nowMs);
+  }
+
+  /** The family's current time (ms), NaN before any. */
+  currentTime(): number {
+    return this.now;
+  }
+
+  /** A copy of the live rows and counters, detached from the live state. */
   snapshot(): RollupSnapshot {
     const rows = this.rows;
+    const labelValues = new Array<readonly string[]>(rows);
+    const bytes = new Float64Array(rows);
+    const packets = new Float64Array(rows);
+    const flows = new Float64Array(rows);
+    let r = 0;
+    for (let slot = 0; slot < this.slotsUsed; slot++) {
+      const v = this.rowValues[slot];
+      if (v === undefined) continue;
+      labelValues[r] = v;
+      bytes[r] = this.bytes[slot];
+      packets[r] = this.packets[slot];
+      flows[r] = this.flows[slot];
+      r++;
+    }
     return {
       name: this.name,
       help: this.help,
       labelNames: this.labelNames,
-      labelValues: this.rowValues.slice(0, rows),
-      bytes: this.bytes.slice(0, rows),
-      packets: this.packets.slice(0, rows),
-      flows: this.flows.slice(0, rows),
+      labelValues,
+      bytes,
+      packets,
+      flows,
       budget: this.budget,
       totalBytes: this.totalBytes,
       totalPackets: this.totalPackets,
@@ -229,7 +311,10 @@ export class RollupFamily {
       seriesInUse: this.rows,
       budget: this.budget,
       admissions: this.admissions,
-      evictions: 0,
+      evictions: this.evictions,
+      evictedBytes: this.evictedBytes,
+      evictedPackets: this.evictedPackets,
+      evictedFlows: this.evictedFlows,
       foldedRecords: this.foldedRecords,
       foldedBytes: this.foldedBytes,
       rejectedRecords: this.rejectedRecords,
@@ -249,6 +334,25 @@ export class RollupFamily {
     return this.usedByLevel[level] ?? 0;
   }
 
+  /** The slot of the row for exactly these label values (in labelNames order), or -1. */
+  slotOf(values: readonly string[]): number {
+    return values.length === this.n ? this.lookup(values) : -1;
+  }
+
+  evictable(slot: number): boolean {
+    if (slot < 0 || slot >= this.slotsUsed || this.rowValues[slot] === undefined) return false;
+    const level = this.rowLevel[slot];
+    if (level === this.n) return false;
+    return level === 0 || this.usedByLevel[level] > this.reserve[level];
+  }
+
+  private setTime(nowMs: number): void {
+    if (!(nowMs > this.now) && !Number.isNaN(this.now)) return;
+    if (!Number.isFinite(nowMs)) return;
+    this.now = nowMs;
+    this.policy.advance?.(nowMs);
+  }
+
   private lookup(values: readonly string[]): number {
     let node: Trie = this.root;
     const last = this.n - 1;
@@ -266,15 +370,24 @@ export class RollupFamily {
     const s = this.scratch;
     const n = this.n;
     let level = this.levelOf(s, 0);
-    let slot = this.tryCreate(s, level, bytes);
-    if (slot >= 0) return slot;
+    if (level === n || this.hasRoom(level)) {
+      if (level === n || this.policy.admit(s, level, bytes)) return this.createRow(s, level);
+    } else if (level === 0 && this.policy.challenge !== undefined) {
+      const victim = this.policy.challenge(s, bytes);
+      if (victim >= 0 && this.evictable(victim)) {
+        this.evict(victim);
+        // Evicting a row never takes budget from the free pool (see fallbackTarget), so this fits.
+        if (!this.hasRoom(0)) throw new Error(`rollup "${this.name}": no room after an eviction (accounting broken)`);
+        return this.createRow(s, 0);
+      }
+    }
     this.foldedRecords++;
     this.foldedBytes += bytes;
     while (level < n) {
       s[this.foldPositions[level]] = FOLDED;
       // Labels further down the order may already read "other": skip those levels.
       level = this.levelOf(s, level + 1);
-      slot = this.lookup(s);
+      let slot = this.lookup(s);
       if (slot >= 0) return slot;
       slot = this.tryCreate(s, level, bytes);
       if (slot >= 0) return slot;
@@ -302,10 +415,16 @@ export class RollupFamily {
   }
 
   private createRow(values: readonly string[], level: number): number {
-    const slot = this.rows;
-    if (slot === this.bytes.length) this.grow();
+    let slot: number;
+    if (this.freeCount > 0) {
+      slot = this.freeSlots[--this.freeCount];
+    } else {
+      slot = this.slotsUsed++;
+      if (slot === this.bytes.length) this.grow();
+    }
     const kept = Object.freeze(values.slice());
     this.rowValues[slot] = kept;
+    this.rowLevel[slot] = level;
     let node: Trie = this.root;
     const last = this.n - 1;
     for (let i = 0; i < last; i++) {
@@ -319,20 +438,91 @@ export class RollupFamily {
     node.set(kept[last], slot);
     if (this.usedByLevel[level] < this.reserve[level]) this.outstanding--;
     this.usedByLevel[level]++;
-    this.rows = slot + 1;
+    this.rows++;
     this.admissions++;
     this.policy.admitted?.(slot, kept, level);
     return slot;
   }
 
+  /**
+   * Removes a row and moves its totals into its fallback row, so that the sum over the rows stays
+   * the total (conservation) and no exposed counter decreases (the fallback row only grows).
+   */
+  private evict(slot: number): void {
+    const values = this.rowValues[slot]!;
+    const level = this.rowLevel[slot];
+    const b = this.bytes[slot];
+    const p = this.packets[slot];
+    const f = this.flows[slot];
+    this.removeFromTrie(values);
+    this.rowValues[slot] = undefined;
+    this.bytes[slot] = 0;
+    this.packets[slot] = 0;
+    this.flows[slot] = 0;
+    this.usedByLevel[level]--;
+    if (this.usedByLevel[level] < this.reserve[level]) this.outstanding++;
+    this.rows--;
+    this.freeSlots[this.freeCount++] = slot;
+    this.evictions++;
+    this.evictedBytes += b;
+    this.evictedPackets += p;
+    this.evictedFlows += f;
+    this.policy.evicted?.(slot, values, level);
+    const target = this.fallbackTarget(values, level);
+    this.bytes[target] += b;
+    this.packets[target] += p;
+    this.flows[target] += f;
+  }
+
+  /**
+   * Where an evicted row's totals go: the finest coarser row that exists, or that its level's
+   * reserve can still create. Never the free pool, so the freed slot stays for the row that
+   * replaces it; the all-`other` row always qualifies. Later records of the evicted label set fold
+   * into this row or a finer one created since.
+   */
+  private fallbackTarget(values: readonly string[], level: number): number {
+    const s = this.evictScratch;
+    const n = this.n;
+    for (let i = 0; i < n; i++) s[i] = values[i];
+    let lv = level;
+    while (lv < n) {
+      s[this.foldPositions[lv]] = FOLDED;
+      lv = this.levelOf(s, lv + 1);
+      const slot = this.lookup(s);
+      if (slot >= 0) return slot;
+      if (this.usedByLevel[lv] < this.reserve[lv]) return this.createRow(s, lv);
+    }
+    throw new Error(`rollup "${this.name}": all-"other" row unavailable (reservation broken)`);
+  }
+
+  private removeFromTrie(values: readonly string[]): void {
+    const path = this.triePath;
+    const last = this.n - 1;
+    let node: Trie = this.root;
+    for (let i = 0; i < last; i++) {
+      path[i] = node;
+      node = node.get(values[i]) as Trie;
+    }
+    node.delete(values[last]);
+    // Drop inner maps left empty, deepest first.
+    for (let i = last - 1; i >= 0 && node.size === 0; i--) {
+      path[i].delete(values[i]);
+      node = path[i];
+    }
+    path.fill(this.root);
+  }
+
   private grow(): void {
     const cap = Math.min(this.budget, this.bytes.length * 2);
+    const l = new Int32Array(cap);
     const b = new Float64Array(cap);
     const p = new Float64Array(cap);
     const f = new Float64Array(cap);
+    l.set(this.rowLevel);
     b.set(this.bytes);
     p.set(this.packets);
     f.set(this.flows);
+    this.rowLevel = l;
     this.bytes = b;
     this.packets = p;
     this.flows = f;

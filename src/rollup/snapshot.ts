@@ -31,10 +31,18 @@ export interface RollupStats {
   /** Label sets (rows) in use, `other` rows included; each is three series in the exposition. */
   seriesInUse: number;
   budget: number;
-  /** Rows ever created. */
+  /** Rows ever created (fallback rows included). */
   admissions: number;
   /** Rows ever removed (their traffic goes to their fallback row from then on). */
   evictions: number;
+  /**
+   * Totals that evicted rows handed to their fallback rows when they were removed (conservation).
+   * A fallback row's counter jumps by these amounts at eviction; subtracting their rate from a
+   * rollup's summed rate gives the traffic rate without those jumps (docs/metrics.md).
+   */
+  evictedBytes: number;
+  evictedPackets: number;
+  evictedFlows: number;
   /** Records that landed in a coarser row than their own label set. */
   foldedRecords: number;
   foldedBytes: number;
