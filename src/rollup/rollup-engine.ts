@@ -63,9 +63,14 @@ export class RollupEngine {
     }
   }
 
-  /** Sets the receive time (ms) of the records that follow, for the sliding windows: once per datagram. */
+  /**
+   * Sets the receive time (ms) of the records that follow, for the sliding windows and the rollups'
+   * heavy-hitter selection (decay, hysteresis dwell times): once per datagram.
+   */
   setReceiveTime(receivedMs: number): void {
     this.measures.setTime(receivedMs);
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) list[i].advanceTime(receivedMs);
   }
 
   /** Feeds one enriched record to the histograms and distinct counts (after add() counted it). */
