@@ -176,6 +176,17 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
   perRollup('counter', 'flowgauge_rollup_folded_bytes_total', 'Bytes counted in a coarser (other) row because their key had no series.', (s) => s.foldedBytes, false);
   perRollup('counter', 'flowgauge_rollup_admissions_total', 'Keys given a series of their own.', (s) => s.admissions);
   perRollup('counter', 'flowgauge_rollup_evictions_total', 'Keys whose series was withdrawn.', (s) => s.evictions);
+  // What evicted rows handed to their fallback rows: subtract its rate to remove the jump (docs/metrics.md).
+  for (const what of ['bytes', 'packets', 'flows'] as const) {
+    const field = what === 'bytes' ? 'evictedBytes' : what === 'packets' ? 'evictedPackets' : 'evictedFlows';
+    perRollup(
+      'counter',
+      `flowgauge_rollup_evicted_${what}_total`,
+      `The ${what} counts that evicted series handed to their fallback (other) series when they were withdrawn.`,
+      (s) => s[field] ?? 0,
+      false,
+    );
+  }
 
   // sFlow sampling, per agent and data source, from each UDP source's SflowAgentState (bounded by
   // its maxAgents / maxSourcesPerAgent). Sources that sent no flow sample have no rate.
@@ -332,4 +343,7 @@ interface RollupStatsView {
   foldedBytes: number;
   admissions: number;
   evictions: number;
+  evictedBytes?: number;
+  evictedPackets?: number;
+  evictedFlows?: number;
 }
