@@ -14,7 +14,9 @@ import { FlowPipeline } from '../src/pipeline.js';
 import { DeviceInfo, InfoSeries, createExporterInfo } from '../src/rollup/info-series.js';
 import type { MeasureSnapshots } from '../src/rollup/measure-snapshot.js';
 import { MeasureSet } from '../src/rollup/measures.js';
+import { createFlowRecord } from '../src/record.js';
 import { RollupEngine } from '../src/rollup/rollup-engine.js';
+import { createFlowLabels } from '../src/rollup/types.js';
 import { corpusDatagrams } from './helpers/corpus.js';
 
 const havePromtool = spawnSync('promtool', ['--version']).error === undefined;
@@ -198,5 +200,23 @@ describe('info and gauge exposition', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('flow_exporter_info from records', () => {
+  it('learns the exporter and source kind of records counted away from the datagram path', () => {
+    const m = new MeasureSet({ histograms: [] });
+    const r = createFlowRecord();
+    const labels = createFlowLabels();
+    for (const [exporter, kind] of [['192.0.2.7', 'ipfix'], ['192.0.2.7', 'ipfix'], ['123456789012/eni-0abc', 'aws'], ['192.0.2.7', 'sflow']] as const) {
+      r.exporter = exporter;
+      r.sourceKind = kind;
+      m.observe(r, labels);
+    }
+    expect(m.exporterInfo!.snapshot().labelValues).toEqual([
+      ['192.0.2.7', '192.0.2.7', 'ipfix'],
+      ['123456789012/eni-0abc', '123456789012/eni-0abc', 'aws'],
+      ['192.0.2.7', '192.0.2.7', 'sflow'],
+    ]);
   });
 });

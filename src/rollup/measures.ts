@@ -30,6 +30,8 @@ export class MeasureSet {
   readonly deviceInfo: DeviceInfo | undefined;
   readonly exporterInfo: InfoSeries | undefined;
   private readonly exporterScratch: string[] = ['', '', ''];
+  private lastExporter = '';
+  private lastSource = '';
 
   /** Throws an Error naming the family when a definition is invalid or two families share a name. */
   constructor(options: MeasureSetOptions = {}) {
@@ -64,6 +66,13 @@ export class MeasureSet {
    * time of the last setTime. Allocation-free for label sets and devices that already have rows.
    */
   observe(r: FlowRecord, labels: FlowLabels): void {
+    // The exporter of each record too, so that flow_exporter_info also covers records counted away
+    // from the datagram path (ingest workers, cloud pollers); looked up only when it changes.
+    if (r.exporter !== this.lastExporter || r.sourceKind !== this.lastSource) {
+      this.lastExporter = r.exporter;
+      this.lastSource = r.sourceKind;
+      if (r.exporter !== '') this.exporterSeen(r.exporter, r.exporter, r.sourceKind);
+    }
     const histograms = this.histograms;
     for (let i = 0; i < histograms.length; i++) histograms[i].observeRecord(r, labels);
     const distinct = this.distinct;
