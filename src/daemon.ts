@@ -10,6 +10,7 @@ import { OtlpPusher } from './exporters/otlp/otlp-pusher.js';
 import { createSelfMetrics } from './exporters/self-metrics.js';
 import { loadWebConfig, WebAccess } from './exporters/web-config.js';
 import { FlowPipeline } from './pipeline.js';
+import { createIngestPool } from './sources/ingest-workers.js';
 import { ExporterAllowlist, parseListenAddress, UdpListener } from './sources/udp-listener.js';
 import { StateFile } from './state/state-file.js';
 import { packageVersion } from './version.js';
@@ -44,13 +45,17 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
   }
 
   const allowlist = new ExporterAllowlist(config.exporterAllowlist);
-  const listeners: UdpListener[] = [];
+  const addresses = [...config.listen.netflow, ...config.listen.sflow].map(parseListenAddress);
+  // ingest.workers > 1: worker threads own SO_REUSEPORT sockets, decode and enrich; this thread
+  // counts. The pool's listeners are views with the workers' counters summed.
+  const pool = createIngestPool(config, pipeline, addresses, logger);
+  const listeners: UdpListener[] = pool ? pool.listeners : [];
   const onDatagram = (msg: Buffer, from: string, nowMs: number): void => pipeline.handleDatagram(msg, from, nowMs);
   const onRejected = (): void => pipeline.countNotAllowed();
-  for (const text of [...config.listen.netflow, ...config.listen.sflow]) {
+  for (const address of pool ? [] : addresses) {
     listeners.push(
       new UdpListener({
-        address: parseListenAddress(text),
+        address,
         receiveBufferBytes: config.netflow.receiveBufferBytes,
         allowlist,
         onDatagram,
@@ -97,8 +102,12 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
   }
 
   try {
+    if (pool) {
+      await pool.start();
+      logger.info({ workers: pool.workerCount }, 'ingest workers listening with SO_REUSEPORT');
+    }
     for (const l of listeners) {
-      await l.start();
+      if (!pool) await l.start();
       logger.info({ listener: l.label, receiveBufferBytes: l.receiveBufferBytes }, 'listening for flow exports');
       if (l.receiveBufferBytes < config.netflow.receiveBufferBytes) {
         logger.warn(
@@ -108,6 +117,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
       }
     }
   } catch (err) {
+    await pool?.stop();
     await Promise.all(listeners.map((l) => l.stop()));
     await http?.stop();
     throw err;
@@ -150,6 +160,8 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
         logger.info({ reason }, 'shutting down');
         ready = false;
         clearInterval(timer);
+        // The workers' last batches are counted before the final push and the state file.
+        await pool?.stop();
         await Promise.all(listeners.map((l) => l.stop()));
         // Final push after the last datagram and before HTTP closes; bounded by the OTLP timeout.
         await otlp?.stop();

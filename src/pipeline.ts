@@ -59,6 +59,11 @@ export interface PipelineOptions {
   maxExporters?: number;
   /** Also called for every sFlow generic interface counter record (after the pipeline's own store). */
   onInterfaceCounters?: (c: InterfaceCounters) => void;
+  /**
+   * Hands each enriched record here instead of counting it: an ingest worker decodes and enriches,
+   * and the thread that owns the rollups counts (countEnriched). Record and labels are reused.
+   */
+  onEnriched?: (record: FlowRecord, labels: FlowLabels) => void;
 }
 
 /**
@@ -103,6 +108,10 @@ export class FlowPipeline {
   private readonly config: FlowgaugeConfig;
   private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
+  private readonly onEnriched: ((record: FlowRecord, labels: FlowLabels) => void) | undefined;
+  /** State bounds hit in ingest workers, where that state lives; limitCounts() adds them. */
+  readonly workerLimits: LimitCounts = { exporters: 0, netflow_templates: 0, netflow_pending: 0, sflow_agents: 0, sflow_sources: 0 };
+  private lastReceiveTime = NaN;
   /** Bumped whenever a template is learned or withdrawn, so the state file is rewritten. */
   templateGeneration = 0;
   /** Newest receive time so far, and the monotonic clock reading when it arrived. */
@@ -119,6 +128,7 @@ export class FlowPipeline {
     this.enricher = new Enricher(config);
     this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
+    this.onEnriched = options.onEnriched;
     const store = this.interfaces;
     const also = options.onInterfaceCounters;
     this.onInterfaceCounters =
@@ -181,6 +191,24 @@ export class FlowPipeline {
   private addRecord(r: FlowRecord): void {
     const labels = this.labels;
     this.enricher.enrich(r, labels);
+    if (this.onEnriched !== undefined) this.onEnriched(r, labels);
+    else this.count(r, labels);
+  }
+
+  /** Counts one record an ingest worker decoded and enriched, as handleDatagram counts its own. */
+  countEnriched(r: FlowRecord, labels: FlowLabels, receivedMs: number): void {
+    if (receivedMs !== this.lastReceiveTime) {
+      this.lastReceiveTime = receivedMs;
+      this.rollups.setReceiveTime(receivedMs);
+      if (receivedMs >= this.newestReceivedMs) {
+        this.newestReceivedMs = receivedMs;
+        this.newestReceivedAt = performance.now();
+      }
+    }
+    this.count(r, labels);
+  }
+
+  private count(r: FlowRecord, labels: FlowLabels): void {
     const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
     this.rollups.add(labels, r.bytes * rate, r.packets * rate, r.flows);
     this.rollups.observe(r, labels);
@@ -214,7 +242,14 @@ export class FlowPipeline {
 
   /** Times each state bound bit, summed over exporters (read at scrape time, not on the hot path). */
   limitCounts(): LimitCounts {
-    const out: LimitCounts = { exporters: this.drops.exporterLimit, netflow_templates: 0, netflow_pending: 0, sflow_agents: 0, sflow_sources: 0 };
+    const w = this.workerLimits;
+    const out: LimitCounts = {
+      exporters: this.drops.exporterLimit,
+      netflow_templates: 0,
+      netflow_pending: w.netflow_pending,
+      sflow_agents: w.sflow_agents,
+      sflow_sources: w.sflow_sources,
+    };
     for (const e of this.exporters.values()) {
       out.netflow_templates += e.counters.errors.get('template_limit') ?? 0;
       if (e.netflow) out.netflow_pending += e.netflow.pending.evicted;

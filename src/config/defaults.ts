@@ -64,6 +64,7 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   interfaces: { budget: DEFAULT_INTERFACE_BUDGET },
   stateDir: './state',
   webConfigFile: '',
+  ingest: { workers: 1 },
   limits: { maxExporters: 1000 },
   log: { level: 'info' },
 });

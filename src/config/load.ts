@@ -691,6 +691,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     state_dir?: string;
     web_config_file?: string;
     limits?: { max_exporters?: number };
+    ingest?: { workers?: number };
     log?: { level?: (typeof LOG_LEVELS)[number] };
   };
   if (r.listen) {
@@ -743,6 +744,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.web_config_file !== undefined) cfg.webConfigFile = r.web_config_file;
   if (r.limits?.max_exporters !== undefined) cfg.limits.maxExporters = r.limits.max_exporters;
+  if (r.ingest?.workers !== undefined) cfg.ingest = { workers: r.ingest.workers };
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;
 }

@@ -200,6 +200,14 @@ export const configSchema = {
     },
     state_dir: { type: 'string', minLength: 1 },
     web_config_file: { type: 'string', description: 'Web config file (exporter-toolkit format): TLS and basic auth for the HTTP side.' },
+    ingest: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Ingest threads (docs/performance.md).',
+      properties: {
+        workers: { type: 'integer', minimum: 1, maximum: 64, description: 'Threads that receive (SO_REUSEPORT), decode and enrich; 1 = the single-thread path.' },
+      },
+    },
     limits: {
       type: 'object',
       additionalProperties: false,

@@ -130,6 +130,11 @@ export interface FlowgaugeConfig {
    * '' = plain HTTP without authentication.
    */
   webConfigFile: string;
+  /**
+   * Ingest threads (docs/performance.md). Absent or workers 1: one thread receives, decodes and
+   * counts. workers N > 1: N threads with SO_REUSEPORT sockets decode and enrich, the main thread counts.
+   */
+  ingest?: { workers: number };
   /** Bounds on state keyed by network data (docs/reliability.md). */
   limits: {
     /** Exporters (UDP source addresses) tracked with their own state and self-metric labels. */

@@ -59,6 +59,8 @@ export interface UdpListenerOptions {
   allowlist: ExporterAllowlist;
   onDatagram: DatagramHandler;
   onRejected: (exporterAddress: string) => void;
+  /** SO_REUSEPORT: several sockets (ingest workers) share the port; the kernel spreads exporters over them. */
+  reusePort?: boolean;
 }
 
 export class UdpListener {
@@ -84,7 +86,7 @@ export class UdpListener {
   start(): Promise<void> {
     const { host, port } = this.address;
     const type = isIP(host) === 6 ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket({ type, reuseAddr: false });
+    const socket = dgram.createSocket({ type, reuseAddr: false, reusePort: this.options.reusePort === true });
     this.socket = socket;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
