@@ -1,0 +1,178 @@
+/**
+ * Shared by the UDP benchmarks: builds the C sender and receiver with the machine's gcc, runs
+ * them, and runs the daemon as a child process (bench/e2e-udp-daemon.ts) with helpers to read its
+ * counters. Everything binds 127.0.0.1.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { readUdpDrops } from '../src/sources/kernel-udp-stats.js';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const BUILD_DIR = path.join(BENCH_DIR, '.build');
+export const REPO_DIR = path.resolve(BENCH_DIR, '..');
+
+/** Compiles bench/c/*.c into bench/.build (ignored by git); returns the binaries. */
+export function buildCTools(): { sender: string; receiver: string } {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const out: Record<string, string> = {};
+  for (const name of ['udp-sender', 'udp-receiver']) {
+    const bin = path.join(BUILD_DIR, name);
+    const r = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', bin, path.join(BENCH_DIR, 'c', `${name}.c`)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`gcc ${name}.c failed (is gcc installed?):\n${r.stderr || r.error?.message}`);
+    out[name] = bin;
+  }
+  return { sender: out['udp-sender'], receiver: out['udp-receiver'] };
+}
+
+/** A UDP port that was free a moment ago. */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Kernel receive-buffer drops summed over the sockets bound to `port` (all reuseport members). */
+export function kernelDrops(port: number): number {
+  return readUdpDrops().get(port) ?? 0;
+}
+
+export interface SendResult {
+  sent: number;
+  seconds: number;
+  rate: number;
+}
+
+/** Runs the C sender to completion. */
+export function runSender(bin: string, port: number, file: string, rate: number, seconds: number, sources: number): Promise<SendResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['127.0.0.1', String(port), file, String(Math.round(rate)), String(seconds), String(sources)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`sender exited with ${code}: ${err}`));
+      else resolve(JSON.parse(out) as SendResult);
+    });
+  });
+}
+
+/** First stdout line of a child, with a timeout. */
+function firstLine(child: ChildProcess, what: string, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${stderr}`)), timeoutMs);
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}: ${stderr}`));
+    });
+  });
+}
+
+/** The C receiver on `port`; stop() returns what it counted. */
+export async function startReceiver(bin: string, port: number): Promise<{ stop(): Promise<number>; pid: number }> {
+  const child = spawn(bin, [String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const rl = createInterface({ input: child.stdout });
+  const lines: string[] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    rl.on('line', (l) => {
+      lines.push(l);
+      if (l.startsWith('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
+  });
+  await ready;
+  return {
+    pid: child.pid ?? 0,
+    stop: () =>
+      new Promise<number>((resolve) => {
+        child.once('exit', () => {
+          const json = lines.find((l) => l.startsWith('{'));
+          resolve(json ? (JSON.parse(json) as { datagrams: number }).datagrams : 0);
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface BenchDaemon {
+  http: number;
+  udp: number;
+  pid: number;
+  /** Datagrams the daemon's listeners have taken (from /status). */
+  datagrams(): Promise<number>;
+  /** GET /metrics: body, time to first byte and to the end, in ms. */
+  scrape(): Promise<{ text: string; ms: number }>;
+  stop(): Promise<void>;
+}
+
+/** Starts bench/e2e-udp-daemon.ts in a child Node process (through tsx). */
+export async function startBenchDaemon(options: { port?: number; workers?: number }): Promise<BenchDaemon> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'e2e-udp-daemon.ts'), JSON.stringify(options)], {
+    cwd: REPO_DIR,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const { http, udp } = JSON.parse(await firstLine(child, 'daemon')) as { http: number; udp: number };
+  const base = `http://127.0.0.1:${http}`;
+  return {
+    http,
+    udp,
+    pid: child.pid ?? 0,
+    async datagrams() {
+      const status = (await (await fetch(`${base}/status`)).json()) as { listeners: Array<{ datagrams: number }> };
+      return status.listeners.reduce((n, l) => n + l.datagrams, 0);
+    },
+    async scrape() {
+      const t0 = performance.now();
+      const res = await fetch(`${base}/metrics`);
+      const text = await res.text();
+      return { text, ms: performance.now() - t0 };
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Waits until `read` returns the same value twice in a row `intervalMs` apart (or the timeout). */
+export async function settle(read: () => Promise<number>, intervalMs = 150, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await read();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    const now = await read();
+    if (now === last || Date.now() > deadline) return now;
+    last = now;
+  }
+}
+
+/** Sum of a metric's samples in Prometheus text (optionally only lines containing `filter`). */
+export function metricSum(text: string, name: string, filter = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    if (filter && !line.includes(filter)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
