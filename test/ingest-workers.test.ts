@@ -122,6 +122,26 @@ describe('ingest workers over loopback UDP', () => {
     expect(flows.every((f) => f === 16 * 44)).toBe(true);
   });
 
+  it('keeps one exporter (one source address and port) on one worker, which holds all its templates', async () => {
+    const config = defaultConfig();
+    const pipeline = new FlowPipeline(config);
+    const pool = new IngestWorkerPool({ config, pipeline, workers: 2, addresses: [{ host: '127.0.0.1', port: 0 }] });
+    await pool.start();
+    running.push({ stop: () => pool.stop() });
+    // pmacctd sends its templates in datagrams 0, 18 and 36 only: data in between decodes only if
+    // every datagram of the exporter reaches the worker that learned them.
+    const payloads = corpusDatagrams('edge/pmacctd-nfprobe-v9-large.pcap').map((x) => x.payload);
+    const rounds = 5;
+    await sendFromExporters(pool.listeners[0].boundPort, [Array.from({ length: rounds }, () => payloads).flat()]);
+    await waitFor(() => pool.listeners[0].datagrams === rounds * payloads.length, 10_000, 'all datagrams');
+    expect([...pool.workerDatagrams()].sort((a, b) => a - b)).toEqual([0, rounds * payloads.length]);
+    await pool.stop();
+    running = [];
+    const e = pipeline.exporters.get('127.0.0.2');
+    expect(e?.counters.templateMisses).toBe(0);
+    expect(e?.counters.records).toBe(rounds * corpusOracle('edge/pmacctd-nfprobe-v9-large.json').totals.flows);
+  });
+
   it('refuses a port another process holds, instead of sharing its traffic', async () => {
     const holder = dgram.createSocket({ type: 'udp4', reusePort: true });
     await new Promise<void>((resolve) => holder.bind(0, '127.0.0.1', resolve));
