@@ -37,9 +37,9 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** Kernel receive-buffer drops summed over the sockets bound to `port` (all reuseport members). */
-export function kernelDrops(port: number): number {
-  return readUdpDrops().get(port) ?? 0;
+/** Kernel receive-buffer drops of process `pid` on `port` (a reuseport group is summed whole). */
+export function kernelDrops(pid: number, port: number): number {
+  return readUdpDrops({ pid }).get(port) ?? 0;
 }
 
 export interface SendResult {
@@ -84,9 +84,15 @@ function firstLine(child: ChildProcess, what: string, timeoutMs = 30_000): Promi
   });
 }
 
-/** The C receiver on `port`; stop() returns what it counted. */
-export async function startReceiver(bin: string, port: number): Promise<{ stop(): Promise<number>; pid: number }> {
-  const child = spawn(bin, [String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** The Node.js counting receiver (bench/e2e-udp-node-receiver.ts) as a command line. */
+export function nodeReceiverCommand(): string[] {
+  return [process.execPath, '--import', 'tsx', path.join(BENCH_DIR, 'e2e-udp-node-receiver.ts')];
+}
+
+/** A receiver (the C one, or `command` + port) on `port`; stop() returns what it counted. */
+export async function startReceiver(bin: string | string[], port: number): Promise<{ stop(): Promise<number>; pid: number }> {
+  const [file, ...args] = typeof bin === 'string' ? [bin] : bin;
+  const child = spawn(file, [...args, String(port)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_DIR });
   const rl = createInterface({ input: child.stdout });
   const lines: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {

@@ -5,8 +5,9 @@
  *
  *   npm run bench:e2e             (= npx tsx bench/e2e-udp.ts)
  *
- * Configurations: the C receiver (one socket, one thread), the daemon with ingest.workers 1 (the
- * default single-thread path) and with one worker per CPU. Every rate step runs each configuration
+ * Configurations: the C receiver (one socket, one thread); a Node.js dgram socket that only counts
+ * (the floor of any Node collector); the daemon with ingest.workers 1 (the default single-thread
+ * path) and with one worker per CPU. Every rate step runs each configuration
  * back to back, so all see the same machine noise; each configuration then bisects between its last
  * lossless and first lossy step. Loss = datagrams sent - datagrams the receiver took; the kernel's
  * drop counter for the port (/proc/net/udp) and the daemon's flowgauge_udp_kernel_drops_total are
@@ -25,6 +26,7 @@ import {
   freeUdpPort,
   kernelDrops,
   metricSum,
+  nodeReceiverCommand,
   runSender,
   settle,
   startBenchDaemon,
@@ -65,19 +67,19 @@ function lossOf(sent: number, received: number): number {
   return sent > 0 ? Math.max(0, sent - received) / sent : 0;
 }
 
-async function cReceiverTarget(bins: { sender: string; receiver: string }, file: string): Promise<Target> {
+async function receiverTarget(name: string, bins: { sender: string }, receiver: string | string[], file: string): Promise<Target> {
   return {
-    name: 'C recvmmsg receiver',
+    name,
     trials: [],
     good: 0,
     bad: Infinity,
     done: false,
     async run(rate) {
       const port = await freeUdpPort();
-      const rx = await startReceiver(bins.receiver, port);
+      const rx = await startReceiver(receiver, port);
       const sent = await runSender(bins.sender, port, file, rate, SECONDS, SOURCES);
       await new Promise((r) => setTimeout(r, 300));
-      const drops = kernelDrops(port);
+      const drops = kernelDrops(rx.pid, port);
       const received = (await rx.stop()) - SOURCES; // minus the hello datagrams
       return { rate, sentRate: sent.rate, sent: sent.sent, received, loss: lossOf(sent.sent, received), kernelDrops: drops };
     },
@@ -97,7 +99,7 @@ async function daemonTarget(bins: { sender: string }, file: string, workers: num
     done: false,
     async run(rate) {
       const before = await settle(() => daemon.datagrams());
-      const dropsBefore = kernelDrops(daemon.udp);
+      const dropsBefore = kernelDrops(daemon.pid, daemon.udp);
       const metricBefore = await dropsMetric();
       const sent = await runSender(bins.sender, daemon.udp, file, rate, SECONDS, SOURCES);
       const after = await settle(() => daemon.datagrams());
@@ -108,7 +110,7 @@ async function daemonTarget(bins: { sender: string }, file: string, workers: num
         sent: sent.sent,
         received,
         loss: lossOf(sent.sent, received),
-        kernelDrops: kernelDrops(daemon.udp) - dropsBefore,
+        kernelDrops: kernelDrops(daemon.pid, daemon.udp) - dropsBefore,
         selfMetricDrops: (await dropsMetric()) - metricBefore,
       };
     },
@@ -139,7 +141,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'flowgauge-e2e-'));
   const file = path.join(dir, 'v9.bin');
   writeSenderFile(file, helloDatagram(), dataDatagrams(64, { devices: 8, peers: 25 }));
-  const targets = [await cReceiverTarget(bins, file), await daemonTarget(bins, file, 1)];
+  const targets = [
+    await receiverTarget('C recvmmsg receiver', bins, bins.receiver, file),
+    await receiverTarget('Node dgram, count only', bins, nodeReceiverCommand(), file),
+    await daemonTarget(bins, file, 1),
+  ];
   if (WORKERS > 1) targets.push(await daemonTarget(bins, file, WORKERS));
   try {
     for (let rate = START_RATE; targets.some((t) => !t.done); rate *= STEP) {
@@ -168,13 +174,13 @@ async function main(): Promise<void> {
     ['receiver', 'max lossless datagrams/s', 'records/s', 'ratio to C receiver'],
     targets.map((t) => [t.name, si(t.good), si(t.good * RECORDS_PER_DATAGRAM), base > 0 ? `${(t.good / base).toFixed(2)}x` : 'n/a']),
   );
-  const one = targets[1].good / base;
+  const one = targets[2].good / base;
   console.log(`\ngoal: >= 0.5x the C receiver on one core: ${one.toFixed(2)}x, ${one >= 0.5 ? 'met' : 'NOT met'}`);
-  if (targets[2]) {
-    const all = targets[2].good / base;
+  if (targets[3]) {
+    const all = targets[3].good / base;
     console.log(`goal: >= 0.9x the C receiver using every core (${WORKERS} workers): ${all.toFixed(2)}x, ${all >= 0.9 ? 'met' : 'NOT met'}`);
   }
-  const lossy = targets.slice(1).flatMap((t) => t.trials.filter((x) => x.kernelDrops > 0));
+  const lossy = targets.slice(2).flatMap((t) => t.trials.filter((x) => x.kernelDrops > 0));
   const agree = lossy.filter((x) => x.selfMetricDrops === x.kernelDrops).length;
   console.log(
     `kernel drop accounting: ${lossy.length} daemon trials with kernel drops; flowgauge_udp_kernel_drops_total matched /proc/net/udp in ${agree}`,

@@ -8,7 +8,7 @@
  *
  * The datagrams cover 40 devices x 80 peers, which fills the default rollups to ~10k series.
  * Configurations: ingest.workers 1 and one worker per CPU. Environment: BENCH_RATES (datagrams/s,
- * comma-separated, default "50000,20000"), BENCH_SECONDS (per phase, default 10), BENCH_WORKERS.
+ * comma-separated, default "50000,15000"), BENCH_SECONDS (per phase, default 10), BENCH_WORKERS.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +17,7 @@ import { dataDatagrams, helloDatagram, RECORDS_PER_DATAGRAM, writeSenderFile } f
 import { buildCTools, freeUdpPort, kernelDrops, metricSum, runSender, settle, startBenchDaemon, type BenchDaemon } from './e2e-udp-harness.js';
 import { median, printMachine, printTable, si } from './machine.js';
 
-const RATES = (process.env.BENCH_RATES ?? '50000,20000').split(',').map(Number);
+const RATES = (process.env.BENCH_RATES ?? '50000,15000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
 const SOURCES = 8;
@@ -42,7 +42,7 @@ function seriesIn(text: string): number {
 
 async function phase(daemon: BenchDaemon, sender: string, file: string, rate: number, scrape: boolean): Promise<Phase> {
   const before = await settle(() => daemon.datagrams());
-  const dropsBefore = kernelDrops(daemon.udp);
+  const dropsBefore = kernelDrops(daemon.pid, daemon.udp);
   const renderBefore = metricSum((await daemon.scrape()).text, 'flowgauge_scrape_render_seconds_sum');
   const scrapes: number[] = [];
   let bytes = 0;
@@ -74,7 +74,7 @@ async function phase(daemon: BenchDaemon, sender: string, file: string, rate: nu
     sent: sent.sent,
     sentRate: sent.rate,
     lost: Math.max(0, sent.sent - (after - before - SOURCES)),
-    kernelDrops: kernelDrops(daemon.udp) - dropsBefore,
+    kernelDrops: kernelDrops(daemon.pid, daemon.udp) - dropsBefore,
     scrapes,
     bytes,
     series: series || seriesIn(text),

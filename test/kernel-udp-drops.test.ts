@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readUdpDrops } from '../src/sources/kernel-udp-stats.js';
+import { parseProcNetUdp, readUdpDrops } from '../src/sources/kernel-udp-stats.js';
 import { startTestDaemon, waitFor } from './helpers/daemon.js';
 import { parseExposition, sumOf } from './helpers/exposition.js';
 
@@ -37,6 +37,20 @@ function flood(port: number, count: number, size: number): void {
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) throw new Error(`flood failed: ${r.stderr}`);
 }
+
+const PROC_NET_UDP = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+    5: 0100007F:0807 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1001 2 00000000b91d694a 12
+    6: 0100007F:0807 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1002 2 00000000b91d694b 30
+    7: 0200007F:0807 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 2001 2 00000000b91d694c 500
+    8: 0100007F:18EB 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1003 2 00000000b91d694d 0
+`;
+
+describe('/proc/net/udp parsing', () => {
+  it('sums drops per port over the given sockets only (a reuseport group, not a stranger on another address)', () => {
+    expect(parseProcNetUdp(PROC_NET_UDP, new Map(), new Set([1001, 1002, 1003]))).toEqual(new Map([[2055, 42], [6379, 0]]));
+    expect(parseProcNetUdp(PROC_NET_UDP).get(2055)).toBe(542);
+  });
+});
 
 describe.skipIf(!existsSync('/proc/net/udp'))('kernel UDP drop accounting', () => {
   it.each([1, 2])('ingest.workers %i: a flood into a tiny buffer shows up as kernel drops, in /proc and in the self-metric', async (workers) => {
