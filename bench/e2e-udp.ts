@@ -33,6 +33,7 @@ import {
   startReceiver,
   type BenchDaemon,
 } from './e2e-udp-harness.js';
+import { measureWorkSplit } from './e2e-udp-split.js';
 import { printMachine, printTable, si } from './machine.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -136,6 +137,14 @@ async function main(): Promise<void> {
   console.log(
     `datagrams: ${RECORDS_PER_DATAGRAM} records, 1474 bytes; ${SOURCES} exporters; ${SECONDS} s per trial; ` +
       `rates x${STEP} from ${si(START_RATE)}/s, then ${BISECTIONS} bisections`,
+  );
+  const split = measureWorkSplit({ devices: 8, peers: 25 });
+  const perDatagram = (ns: number): string => `${si(1e9 / ns / RECORDS_PER_DATAGRAM)} datagrams/s`;
+  console.log(
+    `CPU per record, in-process on these datagrams: single thread ${split.singleThread.toFixed(0)} ns ` +
+      `(at most ${perDatagram(split.singleThread)} on one core); ingest worker ${split.worker.toFixed(0)} ns ` +
+      `(${perDatagram(split.worker)} per worker core); main-thread counting ${split.main.toFixed(0)} ns ` +
+      `(ceiling of ingest.workers N: ${perDatagram(split.main)})`,
   );
   const bins = buildCTools();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'flowgauge-e2e-'));

@@ -1,0 +1,72 @@
+/**
+ * Where the per-record work of the ingest-worker mode goes, measured in one thread on the
+ * benchmark's own datagrams: the worker side (decode, enrich, write the batch) and the main side
+ * (read the batch, count into the rollups and other families). The main side is the serial part:
+ * its rate is the ceiling of ingest.workers N however many cores there are. Also the single-thread
+ * pipeline (handleDatagram) for comparison. Used by bench/e2e-udp.ts.
+ */
+import { defaultConfig } from '../src/config/defaults.js';
+import { FlowPipeline } from '../src/pipeline.js';
+import { EnrichedBatchReader, EnrichedBatchWriter, type EnrichedBatch } from '../src/sources/enriched-batch.js';
+import { dataDatagrams, helloDatagram, RECORDS_PER_DATAGRAM, type KeySpace } from './e2e-udp-datagrams.js';
+
+export interface WorkSplit {
+  /** ns per record of the single-thread pipeline. */
+  singleThread: number;
+  /** ns per record in a worker: decode, enrich, batch. */
+  worker: number;
+  /** ns per record on the main thread: read the batch, count. */
+  main: number;
+}
+
+function cpuNs(fn: () => void): number {
+  const t0 = process.cpuUsage();
+  fn();
+  const t = process.cpuUsage(t0);
+  return (t.user + t.system) * 1000;
+}
+
+export function measureWorkSplit(space: KeySpace, passes = 200): WorkSplit {
+  const datagrams = dataDatagrams(64, space);
+  const records = datagrams.length * RECORDS_PER_DATAGRAM * passes;
+  const now = Date.now();
+
+  const single = new FlowPipeline(defaultConfig());
+  single.handleDatagram(helloDatagram(), '127.0.0.1', now);
+  const runSingle = (n: number): void => {
+    for (let p = 0; p < n; p++) for (const d of datagrams) single.handleDatagram(d, '127.0.0.1', now);
+  };
+
+  const batches: EnrichedBatch[] = [];
+  const writer = new EnrichedBatchWriter(1024, (b) => batches.push(b));
+  const worker = new FlowPipeline(defaultConfig(), { onEnriched: (r, labels) => writer.add(r, labels, now) });
+  worker.handleDatagram(helloDatagram(), '127.0.0.1', now);
+  const runWorker = (n: number): void => {
+    for (let p = 0; p < n; p++) for (const d of datagrams) worker.handleDatagram(d, '127.0.0.1', now);
+    batches.push(writer.take());
+  };
+  const main = new FlowPipeline(defaultConfig());
+  const reader = new EnrichedBatchReader();
+  const count = main.countEnriched.bind(main);
+  const runMain = (): void => {
+    for (const b of batches) {
+      reader.read(b, count);
+      writer.recycle(b.ids, b.numbers, b.bytes);
+    }
+    batches.length = 0;
+  };
+
+  // Warm-up, then timed in alternation so both sides see the same machine.
+  runSingle(20);
+  runWorker(20);
+  runMain();
+  let s = 0;
+  let w = 0;
+  let m = 0;
+  for (let round = 0; round < 4; round++) {
+    s += cpuNs(() => runSingle(passes / 4));
+    w += cpuNs(() => runWorker(passes / 4));
+    m += cpuNs(runMain);
+  }
+  return { singleThread: s / records, worker: w / records, main: m / records };
+}
