@@ -689,6 +689,9 @@ function timeSetter(f: FieldSpec, plan: DataPlan): FieldSetter | undefined {
   const isEnd = id === plan.endIe;
   if (!isStart && !isEnd) return undefined;
   const len = f.length;
+  // The plan checked the length of the first field with this element; a template may repeat the
+  // element with another length (a 200-byte end time read as a number is Infinity).
+  if (!timeLengthOk(id, len)) return undefined;
   switch (id) {
     case IE.flowStartMilliseconds:
     case IE.flowEndMilliseconds:
