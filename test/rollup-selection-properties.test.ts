@@ -142,7 +142,8 @@ describe('rollup contract under heavy-hitter selection (properties)', () => {
       fc.property(
         arbDef,
         arbSelection,
-        fc.constantFrom(...MODES),
+        // Weighted towards the streams that make rows change hands.
+        fc.oneof({ arbitrary: fc.constantFrom(...MODES), weight: 2 }, { arbitrary: fc.constantFrom<Mode>('rotating', 'shifting', 'bursts'), weight: 3 }),
         fc.integer({ min: 300, max: 2000 }),
         fc.constantFrom(200, 1000, 4000),
         fc.integer(),
@@ -227,9 +228,8 @@ describe('rollup contract under heavy-hitter selection (properties)', () => {
       { numRuns: 150 },
     );
     // The streams must actually exercise eviction and return, or the properties say little.
-    console.log(`selection properties: ${evictionsSeen} evictions, ${returnsSeen} returns`);
-    expect(evictionsSeen).toBeGreaterThan(500);
-    expect(returnsSeen).toBeGreaterThan(10);
+    expect(evictionsSeen).toBeGreaterThan(300);
+    expect(returnsSeen).toBeGreaterThan(30);
   });
 
   it('keeps every key whose share exceeds 1/budget once traffic is stationary, and does not evict it afterwards', () => {

@@ -434,11 +434,32 @@ describe('heavy-hitter selection in a family', () => {
     expect(sum(f.snapshot().bytes)).toBe(f.stats().totalBytes);
   });
 
+  it('samples the records it watches under a flood, and still finds the heavy keys', () => {
+    // 100,000 records/s, almost all one-off keys; the sketch looks at about 10,000 of them a second.
+    const d = new Driver({ name: 'r', labels: ['device', 'peer'], budget: 40 }, { ...FAST, sketchRecordsPerSecond: 10_000 });
+    const policy = d.family.policy as HeavyHitterSelection;
+    let n = 0;
+    d.run(600, () => {
+      for (let i = 0; i < 100_000; i++) {
+        // Four heavy keys with 1% of the records each.
+        if (i % 25 === 0) d.send('d', `heavy${(i / 25) % 4}`, 800);
+        else d.send(`d${i % 7}`, `scan${n++}`, 60);
+      }
+    });
+    expect(policy.sketchUse().sampling).toBeGreaterThan(0.08);
+    expect(policy.sketchUse().sampling).toBeLessThan(0.12);
+    for (let k = 0; k < 4; k++) expect(d.family.slotOf(['d', `heavy${k}`])).toBeGreaterThanOrEqual(0);
+    expect(sum(d.family.snapshot().bytes)).toBe(d.total);
+    expect(d.family.stats().seriesInUse).toBeLessThanOrEqual(40);
+  });
+
   it('refuses bad selection options, naming the rollup', () => {
     expect(() => new RollupFamily(peerDef, { selection: { margin: -1 } })).toThrow(/rollup "flow_peer": selection margin must be a non-negative number/);
     expect(() => new RollupFamily(peerDef, { selection: { sketchFactor: 0 } })).toThrow(/sketchFactor/);
     expect(() => new RollupFamily(peerDef, { selection: { halfLifeMs: 0 } })).toThrow(/half-life/);
     expect(() => new RollupFamily(peerDef, { selection: { tickMs: Number.NaN } })).toThrow(/tickMs/);
+    expect(() => new RollupFamily(peerDef, { selection: { sketchRecordsPerSecond: 0 } })).toThrow(/sketchRecordsPerSecond/);
+    expect(() => new RollupFamily(peerDef, { selection: { filterFactor: 0.5 } })).toThrow(/filterFactor/);
     const shared = new HeavyHitterSelection();
     new RollupFamily(peerDef, { policy: shared });
     expect(() => new RollupFamily(peerDef, { policy: shared })).toThrow(/one rollup family/);

@@ -5,7 +5,9 @@
  * - Kept rows carry their exact decayed byte count (forward decay, decayed-rate.ts), updated per
  *   record. Label sets without a row are watched by a weighted Space-Saving sketch of
  *   `sketchFactor × budget` counters over the same decayed bytes, keyed by a 64-bit hash of the
- *   label values: state is O(budget) whatever the number of keys seen.
+ *   label values: state is O(budget) whatever the number of keys seen. Above
+ *   sketchRecordsPerSecond records without a row, the sketch sees a weighted random sample, so a
+ *   flood of new keys costs a bounded amount of work.
  * - Hysteresis. A watched key is a *challenger* while its guaranteed decayed count (count − error:
  *   never more than its true count) beats the weakest evictable row by the margin plus a lead of
  *   a few average records (so sparse keys do not swap on noise); a row is *weak* while the best
@@ -50,11 +52,18 @@ export interface SelectionOptions {
   filterFactor?: number;
   /** How often challengers and weak rows are re-evaluated. Default 1 second. */
   tickMs?: number;
+  /**
+   * Records without a row the sketch looks at per second, at most. Above this rate it sees a
+   * random sample, each sampled record weighted by the inverse of the sampling probability (an
+   * unbiased estimate), so a flood of new keys costs a bounded amount of sketch work. Default
+   * 50,000; Infinity disables sampling.
+   */
+  sketchRecordsPerSecond?: number;
   /** Swaps cleared per tick at most. Default max(1, ceil(budget / 100)). */
   maxSwapsPerTick?: number;
   /** Tombstones kept at most. Default: the budget. */
   tombstoneCapacity?: number;
-  /** Fixed hash seed (tests, benchmarks); default random per process. */
+  /** Fixed seed (tests, benchmarks): the label-set hash and the sampling draws. */
   seed?: number;
 }
 
@@ -68,6 +77,7 @@ export const SELECTION_DEFAULTS = {
   sketchFactor: 4,
   filterFactor: 1,
   tickMs: 1000,
+  sketchRecordsPerSecond: 50_000,
 } as const;
 
 /** Bounded set of recently evicted label-set hashes, expiring in eviction order. */
@@ -132,6 +142,7 @@ export class HeavyHitterSelection implements AdmissionPolicy {
   readonly evictAfterMs: number;
   readonly readmitHoldoffMs: number;
   readonly tickMs: number;
+  readonly sketchRecordsPerSecond: number;
 
   private readonly options: SelectionOptions;
   private readonly decay: ForwardDecay;
@@ -163,6 +174,13 @@ export class HeavyHitterSelection implements AdmissionPolicy {
   private decayedRecords = 0;
   /** The lead a challenger needs on top of the margin, in forward-decay units; set per tick. */
   private lead = 0;
+  /** Probability that a record without a row is shown to the sketch; set per tick. */
+  private sampling = 1;
+  /** sampling × 2^32, compared with a random unsigned 32-bit draw. */
+  private sampleBelow = 4294967296;
+  private rng: number;
+  /** Records without a row since the last tick (sampled or not). */
+  private unkeptRecords = 0;
 
   private now = Number.NaN;
   private nextTick = Number.NaN;
@@ -182,6 +200,9 @@ export class HeavyHitterSelection implements AdmissionPolicy {
     nonNegative('evictAfterMs', o.evictAfterMs);
     nonNegative('readmitHoldoffMs', o.readmitHoldoffMs);
     if (!(o.tickMs > 0 && Number.isFinite(o.tickMs))) throw new Error(`selection tickMs must be positive, got ${o.tickMs}`);
+    if (!(o.sketchRecordsPerSecond > 0)) {
+      throw new Error(`selection sketchRecordsPerSecond must be positive, got ${o.sketchRecordsPerSecond}`);
+    }
     if (!(Number.isInteger(o.sketchFactor) && o.sketchFactor >= 1)) {
       throw new Error(`selection sketchFactor must be an integer of at least 1, got ${o.sketchFactor}`);
     }
@@ -196,6 +217,8 @@ export class HeavyHitterSelection implements AdmissionPolicy {
     this.evictAfterMs = o.evictAfterMs;
     this.readmitHoldoffMs = o.readmitHoldoffMs;
     this.tickMs = o.tickMs;
+    this.sketchRecordsPerSecond = o.sketchRecordsPerSecond;
+    this.rng = (options.seed ?? 0x5eed) | 1;
     this.decay = new ForwardDecay(o.halfLifeMs);
     this.hasher = new LabelSetHasher(options.seed);
   }
@@ -240,12 +263,19 @@ export class HeavyHitterSelection implements AdmissionPolicy {
     h.hash(values, this.labelCount);
     if (!this.tombstones.has(h.h1, h.h2, this.now)) return true;
     // Held off: watch its traffic anyway, so it can compete once the tombstone expires.
-    if (level === 0 && bytes > 0) this.offer(h.h1, h.h2, bytes);
+    if (level === 0 && bytes > 0) {
+      this.unkeptRecords++;
+      if (this.sampled()) this.offer(h.h1, h.h2, bytes);
+    }
     return false;
   }
 
   challenge(values: readonly string[], bytes: number): number {
     this.pendingCounter = -1;
+    this.unkeptRecords++;
+    // Unsampled records skip the sketch (and the hash); a cleared challenger is heavy, so one of
+    // its next records is sampled soon enough.
+    if (!this.sampled()) return -1;
     const h = this.hasher;
     h.hash(values, this.labelCount);
     const c = bytes > 0 ? this.offer(h.h1, h.h2, bytes) : this.sketch.find(h.h1, h.h2);
@@ -300,11 +330,13 @@ export class HeavyHitterSelection implements AdmissionPolicy {
     this.now = nowMs;
     const factor = this.decay.advance(nowMs);
     if (factor !== 1) this.rescale(factor);
-    this.sketch.weight = this.decay.weight;
     if (nowMs >= this.nextTick) {
+      this.adjustSampling(nowMs - (this.nextTick - this.tickMs));
       this.tick();
       this.nextTick = nowMs + this.tickMs;
     }
+    // A sampled record stands for 1 / sampling records.
+    this.sketch.weight = this.decay.weight / this.sampling;
   }
 
   // ---- inspection -------------------------------------------------------------------------
@@ -314,9 +346,15 @@ export class HeavyHitterSelection implements AdmissionPolicy {
     return this.decay.ratePerSecond(this.rowCount[slot]);
   }
 
-  /** Label sets watched by the sketch, and its fixed number of counters. */
-  sketchUse(): { watched: number; counters: number; tombstones: number; tombstoneCapacity: number } {
-    return { watched: this.sketch.size, counters: this.sketch.capacity, tombstones: this.tombstones.size, tombstoneCapacity: this.tombstones.capacity };
+  /** Label sets watched by the sketch, its fixed number of counters, tombstones, sampling. */
+  sketchUse(): { watched: number; counters: number; tombstones: number; tombstoneCapacity: number; sampling: number } {
+    return {
+      watched: this.sketch.size,
+      counters: this.sketch.capacity,
+      tombstones: this.tombstones.size,
+      tombstoneCapacity: this.tombstones.capacity,
+      sampling: this.sampling,
+    };
   }
 
   /** Whether `values` (a full label set) is held off after an eviction. */
@@ -327,6 +365,17 @@ export class HeavyHitterSelection implements AdmissionPolicy {
 
   // ---- internals --------------------------------------------------------------------------
 
+  /** Draws whether this record without a row is shown to the sketch (xorshift32). */
+  private sampled(): boolean {
+    if (this.sampling === 1) return true;
+    let x = this.rng;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.rng = x;
+    return x >>> 0 < this.sampleBelow;
+  }
+
   private offer(h1: number, h2: number, bytes: number): number {
     const c = this.sketch.offer(h1, h2, bytes);
     if (this.sketch.lastWasNew) {
@@ -334,6 +383,15 @@ export class HeavyHitterSelection implements AdmissionPolicy {
       this.clearedVictim[c] = -1;
     }
     return c;
+  }
+
+  /** Sets the sampling probability for the next tick from the rate of records without a row. */
+  private adjustSampling(elapsedMs: number): void {
+    const perSecond = (this.unkeptRecords * 1000) / Math.max(elapsedMs, this.tickMs);
+    this.unkeptRecords = 0;
+    const p = perSecond > this.sketchRecordsPerSecond ? this.sketchRecordsPerSecond / perSecond : 1;
+    this.sampling = p;
+    this.sampleBelow = p * 4294967296;
   }
 
   private dropCounter(c: number): void {
@@ -366,7 +424,8 @@ export class HeavyHitterSelection implements AdmissionPolicy {
     this.clearedCount = 0;
     // One average record arriving now, in forward-decay units.
     const averageRecord = this.decayedRecords > 0 ? (this.decayedBytes / this.decayedRecords) * this.decay.weight : 0;
-    const lead = this.minLeadRecords * averageRecord;
+    // Counted in records the sketch saw: sampling makes each of them stand for 1 / sampling.
+    const lead = (this.minLeadRecords * averageRecord) / this.sampling;
     this.lead = lead;
 
     let weakest = Number.POSITIVE_INFINITY;

@@ -141,6 +141,9 @@ export class RollupFamily implements AdmissionHost {
   /** Reused per eviction: the trie nodes on the evicted row's path. */
   private readonly triePath: Trie[];
   private readonly root: Trie = new Map();
+  /** Set by a lookup that misses: the depth of the first label not found, and the node it was missing from. */
+  private missDepth = 0;
+  private missNode: Trie = this.root;
 
   /** Live rows. Slots of evicted rows are reused, so live rows are not contiguous. */
   private rows = 0;
@@ -353,16 +356,42 @@ export class RollupFamily implements AdmissionHost {
     this.policy.advance?.(nowMs);
   }
 
+  /** Finds a row; on a miss, records the depth of the missing label and the node reached. */
   private lookup(values: readonly string[]): number {
-    let node: Trie = this.root;
+    return this.lookupFrom(values, 0, this.root);
+  }
+
+  private lookupFrom(values: readonly string[], depth: number, from: Trie): number {
+    let node = from;
     const last = this.n - 1;
-    for (let i = 0; i < last; i++) {
+    for (let i = depth; i < last; i++) {
       const next = node.get(values[i]);
-      if (next === undefined) return -1;
+      if (next === undefined) {
+        this.missDepth = i;
+        this.missNode = node;
+        return -1;
+      }
       node = next as Trie;
     }
     const slot = node.get(values[last]);
-    return slot === undefined ? -1 : (slot as number);
+    if (slot === undefined) {
+      this.missDepth = last;
+      this.missNode = node;
+      return -1;
+    }
+    return slot as number;
+  }
+
+  /**
+   * Looks up the record's label set after folding, reusing the miss of its own label set: labels
+   * before `prefix` (the first folded position) are unchanged, so if the own lookup missed after
+   * that point it ends the same way, and if it missed right there it continues from that node.
+   * Valid only while the trie is unchanged since the own lookup.
+   */
+  private lookupFolded(values: readonly string[], prefix: number, missDepth: number, missNode: Trie): number {
+    if (prefix > missDepth) return -1;
+    if (prefix === missDepth) return this.lookupFrom(values, missDepth, missNode);
+    return this.lookup(values);
   }
 
   /** Finds or creates the row for a label set that has none: its own if admitted, else a coarser one. */
@@ -383,11 +412,17 @@ export class RollupFamily implements AdmissionHost {
     }
     this.foldedRecords++;
     this.foldedBytes += bytes;
+    // Where the record's own lookup (in add) missed; nothing below changes the trie before a return.
+    const missDepth = this.missDepth;
+    const missNode = this.missNode;
+    let prefix = n;
     while (level < n) {
-      s[this.foldPositions[level]] = FOLDED;
+      const pos = this.foldPositions[level];
+      s[pos] = FOLDED;
+      if (pos < prefix) prefix = pos;
       // Labels further down the order may already read "other": skip those levels.
       level = this.levelOf(s, level + 1);
-      let slot = this.lookup(s);
+      let slot = this.lookupFolded(s, prefix, missDepth, missNode);
       if (slot >= 0) return slot;
       slot = this.tryCreate(s, level, bytes);
       if (slot >= 0) return slot;
