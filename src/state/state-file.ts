@@ -1,9 +1,10 @@
 /**
  * JSON state files in state_dir (NetFlow/IPFIX templates now, cloud poll checkpoints later).
- * Writes are atomic (temp file, fsync, rename) so a crash leaves the old file or the new one; a file
- * that does not parse is renamed aside and reported, never fatal.
+ * Writes are atomic (temp file, fsync, rename, fsync of the folder) so a crash leaves the old file or
+ * the new one; a file that does not parse is renamed aside and reported, never fatal. Temp files left
+ * by a writer that was killed are removed at load.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface StateLoadResult<T> {
@@ -24,6 +25,7 @@ export class StateFile<T> {
   }
 
   async load(): Promise<StateLoadResult<T>> {
+    await this.removeStaleTemps();
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -54,5 +56,28 @@ export class StateFile<T> {
       await fh.close();
     }
     await rename(tmp, this.file);
+    // The rename is durable only once the folder entry is on disk.
+    const dir = await open(path.dirname(this.file), 'r');
+    try {
+      await dir.sync();
+    } catch {
+      // Some filesystems refuse fsync on a folder; the rename still happened.
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** Deletes `<file>.tmp-<pid>` files of writers that died before their rename. */
+  private async removeStaleTemps(): Promise<void> {
+    const base = `${path.basename(this.file)}.tmp-`;
+    let names: string[];
+    try {
+      names = await readdir(path.dirname(this.file));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n.startsWith(base) && n !== `${base}${process.pid}`) await unlink(path.join(path.dirname(this.file), n)).catch(() => undefined);
+    }
   }
 }

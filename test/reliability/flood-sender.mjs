@@ -10,6 +10,8 @@ const MAX_IN_FLIGHT = 512;
 process.on('message', (job) => {
   const base = Buffer.from(job.datagram, 'base64');
   const sock = dgram.createSocket('udp4');
+  // A connected socket hears ICMP port unreachable once the daemon is gone: not a sender failure.
+  sock.on('error', () => undefined);
   sock.connect(job.port, '127.0.0.1', () => {
     let seq = job.firstSequence >>> 0;
     let sent = 0;

@@ -146,6 +146,22 @@ function send(port: number, datagram: Uint8Array, firstSequence: number, rate: n
   });
 }
 
+/**
+ * Sends `datagram` (its v9 sequence number counting up) at `rate` per second from a child process
+ * until stopped; for tests that need ingest going on while they signal the daemon.
+ */
+export function startSender(port: number, datagram: Uint8Array, rate: number): { stop: () => Promise<void> } {
+  const child = fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'flood-sender.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.send({ port, datagram: Buffer.from(datagram).toString('base64'), firstSequence: 1, rate, durationMs: 600_000, count: Number.MAX_SAFE_INTEGER });
+  return {
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
 /** The corpus's template datagram and, of its data datagrams, the one with the most records. */
 function floodDatagrams(): { templates: Uint8Array; templateRecords: number; data: Uint8Array; records: number } {
   const dgs = corpusDatagrams('edge/pmacctd-nfprobe-v9-large.pcap').map((d) => new Uint8Array(d.payload));
