@@ -17,6 +17,7 @@ import { SequenceTracker } from '../../src/decoders/sequence.js';
 import { DomainState } from '../../src/decoders/template-cache.js';
 import { createDecodeCounters, DecodeError, type DecodeCounters, type DecodeErrorReason } from '../../src/decoders/types.js';
 import { Enricher } from '../../src/enrich/enricher.js';
+import { PIPELINE_SFLOW_LIMITS } from '../../src/pipeline.js';
 import type { FlowRecord } from '../../src/record.js';
 import { RollupEngine } from '../../src/rollup/rollup-engine.js';
 import { createFlowLabels } from '../../src/rollup/types.js';
@@ -53,7 +54,7 @@ export const REASONS: readonly DecodeErrorReason[] = [
 export interface HarnessOptions {
   /** A datagram taking longer than this fails the run (generous: GC pauses must not trip it). */
   maxMsPerDatagram?: number;
-  /** NetFlow/IPFIX limits; default: what the pipeline uses. */
+  /** NetFlow/IPFIX and sFlow limits; default: what the pipeline uses. */
   netflowLimits?: Partial<NetflowStateLimits>;
   sflowLimits?: SflowAgentStateOptions;
 }
@@ -127,7 +128,7 @@ export class DecoderHarness {
     this.protocol = protocol;
     this.maxMs = options.maxMsPerDatagram ?? 250;
     this.netflowLimits = options.netflowLimits ?? pipelineNetflowLimits();
-    this.sflowLimits = options.sflowLimits ?? {};
+    this.sflowLimits = options.sflowLimits ?? PIPELINE_SFLOW_LIMITS;
     this.netflow = new NetflowExporterState(this.netflowLimits);
     this.sflow = new SflowAgentState(this.sflowLimits);
     this.nfCtx = {
