@@ -76,10 +76,11 @@ export function keyAddresses(k: number, space: KeySpace): { device: number; peer
 }
 
 /**
- * `count` data datagrams whose records walk the key space in order (record n is key n mod keys),
- * alternating direction (device -> peer, then peer -> device) and ports from a small app mix.
+ * `count` data datagrams whose records walk the key space in order (record n is key n mod keys,
+ * or keyAt(n) when given), alternating direction (device -> peer, then peer -> device) and ports
+ * from a small app mix.
  */
-export function dataDatagrams(count: number, space: KeySpace, firstKey = 0): Buffer[] {
+export function dataDatagrams(count: number, space: KeySpace, firstKey = 0, keyAt?: (n: number) => number): Buffer[] {
   const keys = space.devices * space.peers;
   const out: Buffer[] = [];
   let n = firstKey;
@@ -89,7 +90,7 @@ export function dataDatagrams(count: number, space: KeySpace, firstKey = 0): Buf
     header(w, RECORDS_PER_DATAGRAM, i + 1);
     w.u16(TEMPLATE_ID).u16(setLen);
     for (let r = 0; r < RECORDS_PER_DATAGRAM; r++, n++) {
-      const k = n % keys;
+      const k = keyAt === undefined ? n % keys : keyAt(n) % keys;
       const { device, peer } = keyAddresses(k, space);
       const outbound = (n & 1) === 0;
       const appPort = APP_PORTS[k % APP_PORTS.length];
