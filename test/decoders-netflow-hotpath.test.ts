@@ -2,7 +2,6 @@
  * The decode hot path allocates nothing per record: millions of records from the corpus datagrams
  * (templates learned) trigger no garbage collection.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { decodeNetflowDatagram } from '../src/decoders/netflow.js';
 import type { FlowRecord } from '../src/record.js';
@@ -15,6 +14,7 @@ import {
   Writer,
   type FieldDef,
 } from './decoders-netflow-helpers.js';
+import { gcCountDuring } from './helpers/gc.js';
 
 /** IPFIX with variable-length text, nProbe latency and sampler id: the slow-looking paths. */
 function syntheticIpfix(): Uint8Array[] {
@@ -75,22 +75,11 @@ describe('NetFlow / IPFIX decode hot path', () => {
       for (let i = 0; acc[0] < n; i++) decodeNetflowDatagram(data[i % data.length], dec.ctx, sink);
     };
     run(100_000);
-    let collections = 0;
-    const observer = new PerformanceObserver((list) => {
-      collections += list.getEntries().length;
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
-    try {
-      await settle();
-      collections = 0;
+    const collections = await gcCountDuring(() => {
       run(3_000_000);
-      await settle();
-      // A few bytes per record would fill the young generation many times over.
-      expect(collections).toBeLessThanOrEqual(1);
-    } finally {
-      observer.disconnect();
-    }
+    });
+    // A few bytes per record would fill the young generation many times over.
+    expect(collections).toBeLessThanOrEqual(1);
     expect(acc[1]).toBeGreaterThan(0);
   });
 });

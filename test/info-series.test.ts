@@ -18,6 +18,7 @@ import { createFlowRecord } from '../src/record.js';
 import { RollupEngine } from '../src/rollup/rollup-engine.js';
 import { createFlowLabels } from '../src/rollup/types.js';
 import { corpusDatagrams } from './helpers/corpus.js';
+import { gcCountDuring } from './helpers/gc.js';
 
 const havePromtool = spawnSync('promtool', ['--version']).error === undefined;
 const skipPromtool = !havePromtool && !process.env.CI;
@@ -56,21 +57,10 @@ describe('InfoSeries', () => {
     const s = createExporterInfo(500);
     const values = Array.from({ length: 100 }, (_, i) => [`192.0.2.${i}`, `192.0.2.${i}`, i % 2 ? 'ipfix' : 'sflow']);
     for (const v of values) s.add(v);
-    let collections = 0;
-    const observer = new PerformanceObserver((list) => {
-      collections += list.getEntries().length;
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
-    try {
-      await settle();
-      collections = 0;
+    const collections = await gcCountDuring(() => {
       for (let i = 0; i < 3_000_000; i++) s.add(values[i % 100]);
-      await settle();
-      expect(collections).toBeLessThanOrEqual(1);
-    } finally {
-      observer.disconnect();
-    }
+    });
+    expect(collections).toBeLessThanOrEqual(1);
   });
 });
 

@@ -26,6 +26,7 @@ import { FlowPipeline } from '../src/pipeline.js';
 import { RollupEngine } from '../src/rollup/rollup-engine.js';
 import { type FlowLabels, createFlowLabels } from '../src/rollup/types.js';
 import { parseExposition } from './helpers/exposition.js';
+import { gcCountDuring } from './helpers/gc.js';
 
 const havePromtool = spawnSync('promtool', ['--version']).error === undefined;
 const skipPromtool = !havePromtool && !process.env.CI;
@@ -211,22 +212,11 @@ describe('histogram hot path', () => {
     };
     run(10_000, false);
     run(10_000, true); // fills the rtt budget: from here on new devices only fold
-    let collections = 0;
-    const observer = new PerformanceObserver((list) => {
-      collections += list.getEntries().length;
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
-    try {
-      await settle();
-      collections = 0;
+    const collections = await gcCountDuring(() => {
       run(1_000_000, false);
       run(1_000_000, true);
-      await settle();
-      expect(collections).toBeLessThanOrEqual(1);
-    } finally {
-      observer.disconnect();
-    }
+    });
+    expect(collections).toBeLessThanOrEqual(1);
     expect(rtt.snapshot().totalCount).toBe(2_020_000);
     expect(rtt.snapshot().labelValues).toHaveLength(500);
   });

@@ -1,4 +1,3 @@
-import { PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import type { RollupDefinition } from '../src/config/types.js';
 import type { AdmissionPolicy } from '../src/rollup/admission.js';
@@ -7,6 +6,7 @@ import { RollupEngine } from '../src/rollup/rollup-engine.js';
 import { RollupFamily, foldOrder, minimumBudget } from '../src/rollup/rollup-family.js';
 import type { RollupSnapshot } from '../src/rollup/snapshot.js';
 import { type FlowLabels, OTHER, createFlowLabels } from '../src/rollup/types.js';
+import { gcCountDuring } from './helpers/gc.js';
 
 function labels(values: Partial<FlowLabels>): FlowLabels {
   return Object.assign(createFlowLabels(), values);
@@ -293,23 +293,12 @@ describe('rollup hot path', () => {
     };
     run(100_000, false);
     run(100_000, true); // fills every budget: from here on new peers only fold
-    let collections = 0;
-    const observer = new PerformanceObserver((list) => {
-      collections += list.getEntries().length;
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
-    try {
-      await settle();
-      collections = 0;
+    const collections = await gcCountDuring(() => {
       run(2_000_000, false);
       run(2_000_000, true);
-      await settle(); // gc entries are delivered asynchronously
-      // A few bytes per record would fill the young generation many times over.
-      expect(collections).toBeLessThanOrEqual(1);
-    } finally {
-      observer.disconnect();
-    }
+    });
+    // A few bytes per record would fill the young generation many times over.
+    expect(collections).toBeLessThanOrEqual(1);
     expect(engine.stats().every((s) => s.totalFlows === 4_200_000)).toBe(true);
   });
 });
