@@ -10,12 +10,12 @@
  */
 import type { RollupDefinition, RollupLabel } from '../config/types.js';
 import { foldOrder, validateRollupDefinition } from './rollup-family.js';
+import { type LabelTrie, trieInsert, trieLookup } from './label-trie.js';
 import { type FlowLabels, OTHER } from './types.js';
 
 /** The value an empty label reads as (the same as in the traffic rollups). */
 export const UNKNOWN_LABEL = 'unknown';
 
-type Trie = Map<string, Trie | number>;
 
 export interface LabelSlotsDefinition {
   name: string;
@@ -43,7 +43,7 @@ export class LabelSlots {
   private readonly usedByLevel: Int32Array;
   private outstanding = 0;
   private readonly scratch: string[];
-  private readonly root: Trie = new Map();
+  private readonly root: LabelTrie = new Map();
 
   /** Throws an Error naming the family when the definition is invalid (budget too small included). */
   constructor(def: LabelSlotsDefinition, partialReserveShare = 0.25) {
@@ -86,15 +86,7 @@ export class LabelSlots {
   }
 
   private lookup(values: readonly string[]): number {
-    let node: Trie = this.root;
-    const last = this.n - 1;
-    for (let i = 0; i < last; i++) {
-      const next = node.get(values[i]);
-      if (next === undefined) return -1;
-      node = next as Trie;
-    }
-    const slot = node.get(values[last]);
-    return slot === undefined ? -1 : (slot as number);
+    return trieLookup(this.root, values, this.n);
   }
 
   private place(): number {
@@ -128,17 +120,7 @@ export class LabelSlots {
     const slot = this.rows;
     const kept = Object.freeze(values.slice());
     this.rowValues[slot] = kept;
-    let node: Trie = this.root;
-    const last = this.n - 1;
-    for (let i = 0; i < last; i++) {
-      let next = node.get(kept[i]) as Trie | undefined;
-      if (next === undefined) {
-        next = new Map();
-        node.set(kept[i], next);
-      }
-      node = next;
-    }
-    node.set(kept[last], slot);
+    trieInsert(this.root, kept, this.n, slot);
     if (this.usedByLevel[level] < this.reserve[level]) this.outstanding--;
     this.usedByLevel[level]++;
     this.rows = slot + 1;

@@ -22,6 +22,7 @@
 import type { RollupDefinition, RollupLabel } from '../config/types.js';
 import type { AdmissionHost, AdmissionPolicy } from './admission.js';
 import { HeavyHitterSelection, type SelectionOptions } from './heavy-hitters.js';
+import { type LabelTrie, trieInsert } from './label-trie.js';
 import type { RollupSnapshot, RollupStats } from './snapshot.js';
 import { type FlowLabels, OTHER, createFlowLabels } from './types.js';
 
@@ -57,7 +58,7 @@ const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 const INITIAL_CAPACITY = 64;
 
 /** Path of label values to a row index; the last level maps to the row index. */
-type Trie = Map<string, Trie | number>;
+type Trie = LabelTrie;
 
 /** Smallest budget a rollup with `labelCount` labels accepts: one row per partial level + all-`other`. */
 export function minimumBudget(labelCount: number): number {
@@ -460,17 +461,7 @@ export class RollupFamily implements AdmissionHost {
     const kept = Object.freeze(values.slice());
     this.rowValues[slot] = kept;
     this.rowLevel[slot] = level;
-    let node: Trie = this.root;
-    const last = this.n - 1;
-    for (let i = 0; i < last; i++) {
-      let next = node.get(kept[i]) as Trie | undefined;
-      if (next === undefined) {
-        next = new Map();
-        node.set(kept[i], next);
-      }
-      node = next;
-    }
-    node.set(kept[last], slot);
+    trieInsert(this.root, kept, this.n, slot);
     if (this.usedByLevel[level] < this.reserve[level]) this.outstanding--;
     this.usedByLevel[level]++;
     this.rows++;
