@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, defaultConfig } from '../src/config/defaults.js';
 import { ConfigError, ConfigLoadError, loadConfig, parseConfig } from '../src/config/load.js';
 import { DEFAULT_ROLLUPS } from '../src/rollup/defaults.js';
+import { minimumBudget, validateRollupDefinition } from '../src/rollup/rollup-family.js';
+import type { RollupLabel } from '../src/config/types.js';
 
 const examplePath = fileURLToPath(new URL('../flowgauge.example.yaml', import.meta.url));
 
@@ -537,5 +539,52 @@ describe('loadConfig from files', () => {
     const err = (await loadConfig(file).catch((e: unknown) => e)) as ConfigLoadError;
     expect(err).toBeInstanceOf(ConfigLoadError);
     expect(err.errors[0].toString()).toBe(`${file}: (file): cannot read the config file: no such file`);
+  });
+});
+
+describe('rollup and histogram budgets below the engine minimum', () => {
+  it('a rollup budget too small for its own "other" rows is an error at the budget key', () => {
+    const e = only(
+      lines(
+        'rollups:', //                                                                 1
+        '  - { name: flow_ok, labels: [device], budget: 1 }', //                        2
+        '  - name: flow_small', //                                                     3
+        '    labels: [device, peer, app]', //                                          4
+        '    budget: 2', //                                                            5
+      ),
+    );
+    expect(e).toMatchObject({ key: 'rollups[1].budget', line: 5, column: 13 });
+    expect(e.message).toBe(
+      'budget 2 cannot hold the rollup\'s own "other" rows: with 3 labels it needs at least 3 ' +
+        '(2 partially folded row(s) such as (device, other), plus 1 all-"other" row)',
+    );
+  });
+
+  it('the loader accepts exactly the budgets the engine accepts', () => {
+    const labelSets: RollupLabel[][] = [['device'], ['device', 'peer'], ['device', 'peer', 'app'], ['exporter', 'device', 'peer', 'app']];
+    for (const labels of labelSets) {
+      for (let budget = 1; budget <= 6; budget++) {
+        const r = parseConfig(`rollups:\n  - { name: flow_x, labels: [${labels.join(', ')}], budget: ${budget} }\n`, 'test.yaml', {});
+        let engineError: unknown;
+        try {
+          validateRollupDefinition({ name: 'flow_x', labels, budget });
+        } catch (err) {
+          engineError = err;
+        }
+        expect(r.config === undefined, `${labels.length} labels, budget ${budget}`).toBe(engineError !== undefined);
+        expect(budget >= minimumBudget(labels.length)).toBe(r.config !== undefined);
+      }
+    }
+  });
+
+  it('a histogram budget below its label count is an error at the budget key', () => {
+    const e = only(
+      lines(
+        'histograms:', //                                                               1
+        '  - { name: flow_rtt_seconds, value: rtt, labels: [device, peer], budget: 1 }', // 2
+      ),
+    );
+    expect(e).toMatchObject({ key: 'histograms[0].budget', line: 2, column: 75 });
+    expect(e.message).toContain('budget 1 cannot hold its own "other" rows: with 2 label(s) it needs at least 2');
   });
 });

@@ -13,6 +13,7 @@ import { buildOtlpConfig, checkOtlpSection } from '../exporters/otlp/otlp-config
 import { registerSecretValues } from '../log.js';
 import { formatAddress, parseAddress } from '../util/address.js';
 import { applyMeasureConfig, checkMeasureConfig } from '../rollup/measure-config.js';
+import { minimumBudget } from '../rollup/rollup-family.js';
 import { defaultConfig } from './defaults.js';
 import { configSchema, LOG_LEVELS, ROLLUP_LABELS } from './schema.js';
 import type { AppRule, FlowgaugeConfig, InventoryEntry, PeerNetwork, RollupDefinition, RollupLabel } from './types.js';
@@ -660,6 +661,15 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
       else rollupNames.set(r.name, formatPath(['rollups', i]));
     }
     const labels = asArray(r.labels).filter((l): l is string => typeof l === 'string');
+    // The engine refuses such a rollup at start; say so here, where the key and line are known.
+    const minBudget = minimumBudget(labels.length);
+    if (Number.isInteger(r.budget) && labels.length > 0 && (r.budget as number) >= 1 && (r.budget as number) < minBudget) {
+      ctx.errorAt(
+        ['rollups', i, 'budget'],
+        `budget ${String(r.budget)} cannot hold the rollup's own "other" rows: with ${labels.length} labels it needs at least ${minBudget} ` +
+          `(${labels.length - 1} partially folded row(s) such as (${labels[0]}, other), plus 1 all-"other" row)`,
+      );
+    }
     asArray(r.fallback).forEach((l, j) => {
       if (typeof l === 'string' && (ROLLUP_LABELS as readonly string[]).includes(l) && !labels.includes(l)) {
         ctx.errorAt(['rollups', i, 'fallback', j], `"${l}" is not one of this rollup's labels (${labels.join(', ')}); fallback can only fold labels the rollup has`);
