@@ -122,7 +122,7 @@ export class FlowPipeline {
     this.config = config;
     this.rollups = new RollupEngine(
       config.rollups,
-      {},
+      (def) => (def.selection ? { selection: { ...def.selection } } : {}),
       { histograms: config.histograms, distinct: config.distinct, info: config.info, inventory: config.inventory },
     );
     this.enricher = new Enricher(config);

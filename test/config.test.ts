@@ -9,6 +9,9 @@ import { ConfigError, ConfigLoadError, loadConfig, parseConfig } from '../src/co
 import { DEFAULT_ROLLUPS } from '../src/rollup/defaults.js';
 import { minimumBudget, validateRollupDefinition } from '../src/rollup/rollup-family.js';
 import type { RollupLabel } from '../src/config/types.js';
+import { FlowPipeline } from '../src/pipeline.js';
+import { HeavyHitterSelection, SELECTION_DEFAULTS } from '../src/rollup/heavy-hitters.js';
+import { createFlowLabels } from '../src/rollup/types.js';
 
 const examplePath = fileURLToPath(new URL('../flowgauge.example.yaml', import.meta.url));
 
@@ -586,5 +589,120 @@ describe('rollup and histogram budgets below the engine minimum', () => {
     );
     expect(e).toMatchObject({ key: 'histograms[0].budget', line: 2, column: 75 });
     expect(e.message).toContain('budget 1 cannot hold its own "other" rows: with 2 label(s) it needs at least 2');
+  });
+});
+
+describe('heavy-hitter selection settings', () => {
+  function policyOf(pipeline: FlowPipeline, name: string): HeavyHitterSelection {
+    const policy = pipeline.rollups.family(name)!.policy;
+    expect(policy).toBeInstanceOf(HeavyHitterSelection);
+    return policy as HeavyHitterSelection;
+  }
+
+  it('per-rollup selection and the rollup_selection default reach each family\'s policy', () => {
+    const r = parseConfig(
+      lines(
+        'rollup_selection: { half_life: 5m, admit_after: 0, readmit_holdoff: "1h" }',
+        'rollups:',
+        '  - name: flow_peer',
+        '    labels: [device, peer]',
+        '    budget: 100',
+        '    selection: { half_life: 120, margin: 0.25, evict_after: "90s" }',
+        '  - { name: flow_app, labels: [device, app], budget: 100 }',
+      ),
+      'test.yaml',
+      {},
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.config!.rollups.map((d) => d.selection)).toEqual([
+      { halfLifeMs: 120_000, admitAfterMs: 0, readmitHoldoffMs: 3_600_000, margin: 0.25, evictAfterMs: 90_000 },
+      { halfLifeMs: 300_000, admitAfterMs: 0, readmitHoldoffMs: 3_600_000 },
+    ]);
+    const pipeline = new FlowPipeline(r.config!);
+    const peer = policyOf(pipeline, 'flow_peer');
+    expect([peer.halfLifeMs, peer.margin, peer.admitAfterMs, peer.evictAfterMs, peer.readmitHoldoffMs]).toEqual([120_000, 0.25, 0, 90_000, 3_600_000]);
+    const app = policyOf(pipeline, 'flow_app');
+    expect([app.halfLifeMs, app.margin, app.admitAfterMs, app.evictAfterMs, app.readmitHoldoffMs]).toEqual([
+      300_000,
+      SELECTION_DEFAULTS.margin,
+      0,
+      SELECTION_DEFAULTS.evictAfterMs,
+      3_600_000,
+    ]);
+  });
+
+  it('rollup_selection also applies to the built-in rollups; without any, the engine defaults hold', () => {
+    const tuned = parseConfig('rollup_selection: { half_life: 30s }\n', 'test.yaml', {}).config!;
+    expect(tuned.rollups.map((d) => d.name)).toEqual(DEFAULT_ROLLUPS.map((d) => d.name));
+    for (const def of tuned.rollups) expect(policyOf(new FlowPipeline(tuned), def.name).halfLifeMs).toBe(30_000);
+    const plain = defaultConfig();
+    expect(plain.rollups.every((d) => d.selection === undefined)).toBe(true);
+    expect(policyOf(new FlowPipeline(plain), plain.rollups[0].name).halfLifeMs).toBe(SELECTION_DEFAULTS.halfLifeMs);
+  });
+
+  it('a configured half-life changes how fast a quiet row loses its place', () => {
+    // Budget 2 with one label: one row of its own plus the "other" row. "a" is heavy early, then
+    // only "b" sends; with a short half-life "b" overtakes "a" within minutes, with the default not.
+    const run = (halfLife: string): string[] => {
+      const cfg = parseConfig(
+        lines(
+          'rollups:',
+          '  - name: flow_device',
+          '    labels: [device]',
+          '    budget: 2',
+          `    selection: { half_life: ${halfLife}, admit_after: 0, evict_after: 0 }`,
+        ),
+        'test.yaml',
+        {},
+      ).config!;
+      const engine = new FlowPipeline(cfg).rollups;
+      const labels = createFlowLabels();
+      let t = 1_000_000;
+      engine.setReceiveTime(t);
+      labels.device = 'a';
+      engine.add(labels, 10_000_000, 1, 1);
+      labels.device = 'b';
+      for (let s = 0; s < 600; s++) {
+        t += 1000;
+        engine.setReceiveTime(t);
+        engine.add(labels, 2_000, 1, 1);
+      }
+      return engine.family('flow_device')!.snapshot().labelValues.map((v) => v[0]).sort();
+    };
+    expect(run('20s')).toEqual(['b', 'other']);
+    expect(run('1h')).toEqual(['a', 'other']);
+  });
+
+  it('bad selection values are errors at their key and line', () => {
+    const errors = errorsOf(
+      lines(
+        'rollup_selection:', //                                  1
+        '  half_life: 0', //                                     2
+        '  margin: -1', //                                       3
+        'rollups:', //                                           4
+        '  - name: flow_peer', //                                5
+        '    labels: [device, peer]', //                         6
+        '    budget: 100', //                                    7
+        '    selection:', //                                     8
+        '      admit_after: "soon"', //                          9
+        '      evict_after: 30d', //                             10
+        '      readmit_holdoff: "200h"', //                      11
+        '      half_lif: 10m', //                                12
+      ),
+    );
+    expect(errors.map((e) => [e.key, e.line, e.column])).toEqual([
+      ['rollup_selection.half_life', 2, 14],
+      ['rollup_selection.margin', 3, 11],
+      ['rollups[0].selection.admit_after', 9, 20],
+      ['rollups[0].selection.evict_after', 10, 20],
+      ['rollups[0].selection.readmit_holdoff', 11, 24],
+      ['rollups[0].selection.half_lif', 12, 7],
+    ]);
+    expect(errors[0].message).toBe('0 is not a positive duration; write seconds (600) or a number with a unit ("30s", "10m", "1h")');
+    expect(errors[1].message).toBe('the number -1 is out of range; it must be >= 0');
+    expect(errors[2].message).toBe('"soon" is not a duration; write seconds (600) or a number with a unit ("30s", "10m", "1h")');
+    expect(errors[3].message).toContain('"30d" is not a duration');
+    expect(errors[4].message).toBe('"200h" is longer than a week; use at most "168h"');
+    expect(errors[5].message).toBe('unknown key "half_lif"; did you mean "half_life"?');
   });
 });

@@ -9,14 +9,14 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { buildOtlpConfig, checkOtlpSection } from '../exporters/otlp/otlp-config.js';
+import { buildOtlpConfig, checkOtlpSection, parseDuration } from '../exporters/otlp/otlp-config.js';
 import { registerSecretValues } from '../log.js';
 import { formatAddress, parseAddress } from '../util/address.js';
 import { applyMeasureConfig, checkMeasureConfig } from '../rollup/measure-config.js';
 import { minimumBudget } from '../rollup/rollup-family.js';
 import { defaultConfig } from './defaults.js';
 import { configSchema, LOG_LEVELS, ROLLUP_LABELS } from './schema.js';
-import type { AppRule, FlowgaugeConfig, InventoryEntry, PeerNetwork, RollupDefinition, RollupLabel } from './types.js';
+import type { AppRule, FlowgaugeConfig, InventoryEntry, PeerNetwork, RollupDefinition, RollupLabel, RollupSelection } from './types.js';
 
 type PathSegment = string | number;
 
@@ -644,10 +644,12 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
 
   checkMeasureConfig(raw, (path, message) => ctx.errorAt(path, message));
 
+  checkSelection(raw.rollup_selection, ['rollup_selection'], ctx);
   const rollupNames = new Map<string, string>();
   asArray(raw.rollups).forEach((entry, i) => {
     const r = asObject(entry);
     if (!r) return;
+    checkSelection(r.selection, ['rollups', i, 'selection'], ctx);
     if (typeof r.name === 'string' && r.name !== '') {
       if (!METRIC_NAME.test(r.name)) {
         ctx.errorAt(['rollups', i, 'name'], `"${r.name}" is not a valid Prometheus metric name prefix; use letters, digits and underscores, not starting with a digit (like "flow_peer")`);
@@ -678,6 +680,52 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
   });
 }
 
+/** The duration keys of a `selection:` map, their RollupSelection names, and whether 0 makes sense. */
+const SELECTION_DURATIONS = [
+  ['half_life', 'halfLifeMs', false],
+  ['admit_after', 'admitAfterMs', true],
+  ['evict_after', 'evictAfterMs', true],
+  ['readmit_holdoff', 'readmitHoldoffMs', true],
+] as const;
+/** Longest selection duration accepted: a week. Longer is a typo (a half-life of months never forgets). */
+const MAX_SELECTION_MS = 7 * 86_400_000;
+const ZERO_DURATION = /^\s*0+(?:\.0+)?\s*(?:ms|s|m|h)?\s*$/;
+
+/** Milliseconds of a selection duration; 0 only where `allowZero`; undefined when not a duration. */
+function selectionDurationMs(v: unknown, allowZero: boolean): number | undefined {
+  if (allowZero && (v === 0 || (typeof v === 'string' && ZERO_DURATION.test(v)))) return 0;
+  return parseDuration(v);
+}
+
+function checkSelection(v: unknown, path: PathSegment[], ctx: Context): void {
+  const sel = asObject(v);
+  if (!sel) return;
+  for (const [key, , allowZero] of SELECTION_DURATIONS) {
+    const value = sel[key];
+    if (typeof value !== 'number' && typeof value !== 'string') continue;
+    const ms = selectionDurationMs(value, allowZero);
+    if (ms === undefined) {
+      ctx.errorAt(
+        [...path, key],
+        `${JSON.stringify(value)} is not a ${allowZero ? '' : 'positive '}duration; write seconds (600) or a number with a unit ("30s", "10m", "1h")`,
+      );
+    } else if (ms > MAX_SELECTION_MS) {
+      ctx.errorAt([...path, key], `${JSON.stringify(value)} is longer than a week; use at most "168h"`);
+    }
+  }
+}
+
+/** RollupSelection of a valid raw `selection:` map. */
+function buildSelection(raw: Record<string, unknown> | undefined): RollupSelection {
+  const out: RollupSelection = {};
+  if (!raw) return out;
+  for (const [key, name, allowZero] of SELECTION_DURATIONS) {
+    if (raw[key] !== undefined) out[name] = selectionDurationMs(raw[key], allowZero);
+  }
+  if (typeof raw.margin === 'number') out.margin = raw.margin;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Valid raw object -> FlowgaugeConfig
 
@@ -696,7 +744,8 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     inventory?: InventoryEntry[];
     apps?: Array<{ name: string; protocol?: string | number; ports: Array<number | string> }>;
     peer_networks?: PeerNetwork[];
-    rollups?: Array<{ name: string; labels: RollupLabel[]; budget: number; fallback?: RollupLabel[]; help?: string }>;
+    rollups?: Array<{ name: string; labels: RollupLabel[]; budget: number; fallback?: RollupLabel[]; help?: string; selection?: Record<string, unknown> }>;
+    rollup_selection?: Record<string, unknown>;
     interfaces?: { budget?: number };
     state_dir?: string;
     web_config_file?: string;
@@ -745,8 +794,14 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
       const out: RollupDefinition = { name: x.name, labels: [...x.labels], budget: x.budget };
       if (x.fallback) out.fallback = [...x.fallback];
       if (x.help !== undefined) out.help = x.help;
+      if (x.selection !== undefined) out.selection = buildSelection(x.selection);
       return out;
     });
+  }
+  // The top-level defaults apply to every rollup, the built-in ones included; a rollup's own keys win.
+  const sharedSelection = buildSelection(r.rollup_selection);
+  if (Object.keys(sharedSelection).length > 0) {
+    for (const def of cfg.rollups) def.selection = { ...sharedSelection, ...def.selection };
   }
   if (r.interfaces?.budget !== undefined) cfg.interfaces.budget = r.interfaces.budget;
   if (raw.otlp !== undefined) cfg.otlp = buildOtlpConfig(raw.otlp);

@@ -32,6 +32,21 @@ export const MAX_ROLLUP_BUDGET = 1_000_000;
 
 const stringList = { type: 'array', items: { type: 'string' } } as const;
 
+const selectionDuration = (what: string) => ({ type: ['number', 'string'], description: `${what}: seconds, or with a unit ("30s", "10m", "1h").` }) as const;
+
+/** Heavy-hitter selection of a rollup (docs/configuration.md, `rollups`); durations are checked in load.ts. */
+const selectionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    half_life: selectionDuration('Half-life of the decayed byte rate that ranks label sets'),
+    margin: { type: 'number', minimum: 0, maximum: 100, description: 'A challenger must beat a row by this factor (0.5 = by 50%).' },
+    admit_after: selectionDuration('How long a challenger must stay ahead before it takes a row'),
+    evict_after: selectionDuration('How long a row must stay behind before it gives its place up'),
+    readmit_holdoff: selectionDuration('How long an evicted label set gets no row again'),
+  },
+} as const;
+
 export const configSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   title: 'flowgauge configuration',
@@ -121,9 +136,11 @@ export const configSchema = {
           budget: { type: 'integer', minimum: 1, maximum: MAX_ROLLUP_BUDGET },
           fallback: { type: 'array', uniqueItems: true, items: { enum: [...ROLLUP_LABELS] } },
           help: { type: 'string' },
+          selection: selectionSchema,
         },
       },
     },
+    rollup_selection: { ...selectionSchema, description: 'Selection settings of every rollup; a rollup\'s own selection: keys win.' },
     interfaces: {
       type: 'object',
       additionalProperties: false,

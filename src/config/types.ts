@@ -52,6 +52,25 @@ export interface RollupDefinition {
   /** Labels folded to "other" first, in order; default: the labels from last to first. */
   fallback?: RollupLabel[];
   help?: string;
+  /** Heavy-hitter selection settings; keys left out take the engine defaults (SELECTION_DEFAULTS). */
+  selection?: RollupSelection;
+}
+
+/**
+ * Which label sets keep rows once a rollup's budget is full (src/rollup/heavy-hitters.ts): the
+ * user-facing subset of SelectionOptions, from the file's `selection:` / `rollup_selection:`.
+ */
+export interface RollupSelection {
+  /** Half-life of the decayed byte rate that ranks label sets. */
+  halfLifeMs?: number;
+  /** A challenger must beat a row by this factor (0.5 = by 50%). */
+  margin?: number;
+  /** How long a challenger must stay ahead before it takes a row. */
+  admitAfterMs?: number;
+  /** How long a row must stay behind before it gives its place up. */
+  evictAfterMs?: number;
+  /** An evicted label set gets no row again for this long. */
+  readmitHoldoffMs?: number;
 }
 
 /** What a histogram observes per record: `rtt` (record latency), `duration` (flow end - start). */
