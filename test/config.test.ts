@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, defaultConfig } from '../src/config/defaults.js';
 import { ConfigError, ConfigLoadError, loadConfig, parseConfig } from '../src/config/load.js';
+import { configSchema } from '../src/config/schema.js';
 import { DEFAULT_ROLLUPS } from '../src/rollup/defaults.js';
 import { minimumBudget, validateRollupDefinition } from '../src/rollup/rollup-family.js';
 import type { RollupLabel } from '../src/config/types.js';
@@ -124,12 +125,30 @@ describe('the example config', () => {
       { name: 'modbus', protocol: 6, ports: [502] },
     ]);
     expect(cfg.peerNetworks).toEqual([{ match: '203.0.113.0/24', name: 'vendor-cloud' }]);
+    const selection = { halfLifeMs: 600_000, margin: 0.5, admitAfterMs: 30_000, evictAfterMs: 60_000, readmitHoldoffMs: 600_000 };
     expect(cfg.rollups).toEqual([
-      { name: 'flow_exporter', labels: ['exporter', 'source'], budget: 500 },
-      { name: 'flow_device', labels: ['device', 'direction'], budget: 2000 },
-      { name: 'flow_app', labels: ['device', 'app'], budget: 4000 },
-      { name: 'flow_peer', labels: ['device', 'peer'], budget: 4000, fallback: ['peer', 'device'] },
+      { name: 'flow_exporter', labels: ['exporter', 'source'], budget: 500, selection },
+      { name: 'flow_device', labels: ['device', 'direction'], budget: 2000, selection },
+      { name: 'flow_app', labels: ['device', 'app'], budget: 4000, selection },
+      { name: 'flow_peer', labels: ['device', 'peer'], budget: 4000, fallback: ['peer', 'device'], selection },
     ]);
+    // The example spells out the selection defaults: they must be the engine's.
+    expect(selection).toMatchObject({
+      halfLifeMs: SELECTION_DEFAULTS.halfLifeMs,
+      margin: SELECTION_DEFAULTS.margin,
+      admitAfterMs: SELECTION_DEFAULTS.admitAfterMs,
+      evictAfterMs: SELECTION_DEFAULTS.evictAfterMs,
+      readmitHoldoffMs: SELECTION_DEFAULTS.readmitHoldoffMs,
+    });
+    // The other sections it shows carry their defaults.
+    expect(cfg.histograms).toEqual(DEFAULT_CONFIG.histograms);
+    expect(cfg.distinct).toEqual(DEFAULT_CONFIG.distinct);
+    expect(cfg.info).toEqual(DEFAULT_CONFIG.info);
+    expect(cfg.interfaces).toEqual(DEFAULT_CONFIG.interfaces);
+    expect(cfg.ingest).toEqual({ workers: 1 });
+    expect(cfg.limits).toEqual(DEFAULT_CONFIG.limits);
+    expect(cfg.webConfigFile).toBe('');
+    expect(cfg.otlp).toBeUndefined();
     expect(cfg.log.level).toBe('info');
   });
 
@@ -704,5 +723,52 @@ describe('heavy-hitter selection settings', () => {
     expect(errors[3].message).toContain('"30d" is not a duration');
     expect(errors[4].message).toBe('"200h" is longer than a week; use at most "168h"');
     expect(errors[5].message).toBe('unknown key "half_lif"; did you mean "half_life"?');
+  });
+});
+
+describe('the example config, commented sections switched on', () => {
+  it('every commented-out key block parses and carries its values', () => {
+    const text = readFileSync(examplePath, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/^# (?=[a-z_]+:|\s)/, '').replace(/^(\s+)# (?=selection:)/, '$1'))
+      .join('\n');
+    const r = parseConfig(text, 'example', { OTLP_TOKEN: 'secret-token' });
+    expect(r.errors.map(String)).toEqual([]);
+    const cfg = r.config!;
+    expect(cfg.webConfigFile).toBe('/etc/flowgauge/web.yml');
+    expect(cfg.otlp).toMatchObject({ enabled: true, endpoint: 'http://otel-collector:4318', intervalMs: 60_000, temporality: 'cumulative' });
+    expect(cfg.otlp!.headers).toEqual({ authorization: 'Bearer secret-token' });
+    // The example's histograms are the defaults less their help texts.
+    expect(cfg.histograms).toEqual(DEFAULT_CONFIG.histograms.map(({ help: _help, ...h }) => h));
+    expect(cfg.rollups.find((d) => d.name === 'flow_peer')!.selection!.halfLifeMs).toBe(120_000);
+    expect(cfg.rollups.find((d) => d.name === 'flow_app')!.selection!.halfLifeMs).toBe(600_000);
+  });
+});
+
+describe('docs/configuration.md', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../docs/configuration.md', import.meta.url)), 'utf8');
+
+  /** Every key the schema accepts: dotted paths for mapping keys, bare names for keys of list entries. */
+  function schemaKeys(schema: Record<string, unknown>, prefix: string, inList: boolean, out: string[]): string[] {
+    const props = schema.properties as Record<string, Record<string, unknown>> | undefined;
+    for (const [key, sub] of Object.entries(props ?? {})) {
+      const name = inList ? key : prefix ? `${prefix}.${key}` : key;
+      out.push(name);
+      if (sub.type === 'object') schemaKeys(sub, name, inList, out);
+      if (sub.type === 'array' && (sub.items as Record<string, unknown> | undefined)?.type === 'object') {
+        schemaKeys(sub.items as Record<string, unknown>, name, true, out);
+      }
+    }
+    return out;
+  }
+
+  it('documents every key the schema accepts', () => {
+    const keys = schemaKeys(configSchema as unknown as Record<string, unknown>, '', false, []);
+    expect(keys).toContain('rollup_selection.half_life');
+    expect(keys).toContain('otlp.tls.ca_file');
+    expect(keys).toContain('budget');
+    const missing = keys.filter((k) => !doc.includes(`\`${k}\``) && !doc.includes(`\`${k.split('.').pop()}\``));
+    expect(missing).toEqual([]);
+    for (const section of Object.keys(configSchema.properties)) expect(doc, section).toContain(`\`${section}\``);
   });
 });
