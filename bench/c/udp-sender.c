@@ -1,14 +1,18 @@
 /*
  * Rate-paced UDP sender for the end-to-end benchmark, in C so that the sender is not the limit.
  *
- *   udp-sender HOST PORT FILE RATE SECONDS [SOURCES]
+ *   udp-sender HOST PORT FILE RATE SECONDS [SOURCES [FIRST_SEQUENCE]]
  *
  * FILE holds datagrams as [u32 big-endian length][bytes]...; the first one is a "hello" (NetFlow v9
  * templates) sent once per source before timing starts, the others are sent round-robin. RATE is
- * datagrams per second over all sources, SECONDS the duration. SOURCES sockets (default 1) are
- * bound to 127.0.0.1, 127.0.0.2, ... so each is its own exporter address (and source port).
+ * datagrams per second over all sources, SECONDS the duration; RATE 0 sends as fast as the sockets
+ * take datagrams until SECONDS have passed (to measure what a receiver can take). SOURCES sockets
+ * (default 1) are bound to 127.0.0.1, 127.0.0.2, ... so each is its own exporter address (and
+ * source port).
  * Every NetFlow v9 datagram gets the next sequence number of its source (header bytes 12..15) and
  * the source's index as source id (bytes 16..19), so each source is a consistent exporter.
+ * Sequence numbers start at FIRST_SEQUENCE (default 1), the hello taking the first, so that a run
+ * can carry on the numbering of an earlier one without a gap.
  * sendmmsg() in batches of up to 32; between batches it waits until the schedule allows the next.
  * Prints one line of JSON: {"sent":N,"seconds":S,"rate":R}.
  */
@@ -51,7 +55,9 @@ int main(int argc, char **argv) {
   double rate = atof(argv[4]);
   double seconds = atof(argv[5]);
   int sources = argc > 6 ? atoi(argv[6]) : 1;
-  if (sources < 1 || sources > MAX_SOURCES || rate <= 0 || seconds <= 0) {
+  uint32_t first_sequence = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 10) : 1;
+  int unpaced = rate == 0;
+  if (sources < 1 || sources > MAX_SOURCES || rate < 0 || seconds <= 0) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
@@ -110,7 +116,7 @@ int main(int argc, char **argv) {
       perror("bind/connect");
       return 1;
     }
-    seq[s] = 1;
+    seq[s] = first_sequence;
   }
 
   /* Scratch copies: each datagram of a batch gets its own header (sequence, source id). */
@@ -129,14 +135,15 @@ int main(int argc, char **argv) {
   }
   usleep(200000); /* let the receiver learn the templates */
 
-  unsigned long long total = (unsigned long long)(rate * seconds);
+  unsigned long long total = unpaced ? ~0ULL : (unsigned long long)(rate * seconds);
   unsigned long long sent = 0;
   int next = 1;
   int src = 0;
   double start = now_s();
   while (sent < total) {
-    double due = start + (double)sent / rate;
     double t = now_s();
+    if (unpaced && t - start >= seconds) break;
+    double due = unpaced ? t : start + (double)sent / rate;
     if (t < due) {
       double wait = due - t;
       if (wait > 0.0002) {
@@ -146,10 +153,13 @@ int main(int argc, char **argv) {
       continue;
     }
     /* Datagrams due by now, capped by the batch size; one source per batch. */
-    unsigned long long due_count = (unsigned long long)((t - start) * rate) + 1;
-    if (due_count > total) due_count = total;
-    int n = (int)(due_count - sent);
-    if (n > BATCH) n = BATCH;
+    int n = BATCH;
+    if (!unpaced) {
+      unsigned long long due_count = (unsigned long long)((t - start) * rate) + 1;
+      if (due_count > total) due_count = total;
+      unsigned long long behind = due_count - sent;
+      n = behind > BATCH ? BATCH : (int)behind;
+    }
     if (n < 1) n = 1;
     for (int i = 0; i < n; i++) {
       memcpy(scratch[i], dg[next], dglen[next]);

@@ -9,10 +9,14 @@
  * - every record the decoder counted is in every rollup, exactly (records = flows summed over each
  *   family), and records = datagrams received x records per datagram.
  *
+ * The capacity blast and the flood are sent by bench/c/udp-sender.c (sendmmsg, compiled with gcc into
+ * bench/.build), which goes several times faster than a Node sender; where gcc is missing (or with
+ * FLOOD_SENDER=node) a Node child process sends instead, and may not reach the factor asked for.
+ *
  * Used by test/reliability-flood.test.ts (a few seconds) and by `npm run flood` (a minute).
  */
-import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,7 +45,12 @@ export function floodChecks(r: FloodReport): Array<[string, boolean]> {
   ];
 }
 
+/** The corpus capture whose datagrams flood the daemon (NetFlow v9, one exporter). */
+export const FLOOD_CAPTURE = 'edge/softflowd-v9.pcap';
+
 export interface FloodOptions {
+  /** Corpus capture to take the template and data datagrams from (default FLOOD_CAPTURE). */
+  capture?: string;
   /** Flood length. */
   durationMs: number;
   /** Flood rate as a multiple of the measured capacity. */
@@ -55,6 +64,9 @@ export interface FloodOptions {
 }
 
 export interface FloodReport {
+  capture: string;
+  /** What sent the capacity blast and the flood: the C sender or the Node fallback. */
+  sender: 'c' | 'node';
   recordsPerDatagram: number;
   /** Records of the one template datagram sent first (the rest are data datagrams). */
   templateRecords: number;
@@ -125,10 +137,59 @@ function rssOf(pid: number): number {
 }
 
 interface SendResult {
+  /** Datagrams sent, all of them. */
   sent: number;
+  /** Of those, the ones sent in the timed part (the C sender sends one first, before timing). */
+  timedSent: number;
   errors: number;
+  /** Length of the timed part. */
   elapsedMs: number;
   nextSequence: number;
+}
+
+const SENDER_SOURCE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/c/udp-sender.c');
+
+/**
+ * The C sender, compiled on first use (again when its source is newer); undefined when it cannot be
+ * built, or FLOOD_SENDER=node asks for the Node sender. In CI a missing gcc is an error, not a
+ * fallback. Compiled to a temp name and renamed, so concurrent runs never see half a binary.
+ */
+export function cSender(): string | undefined {
+  if (process.env.FLOOD_SENDER === 'node') return undefined;
+  const dir = path.resolve(path.dirname(SENDER_SOURCE), '../.build');
+  const bin = path.join(dir, 'udp-sender');
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(SENDER_SOURCE).mtimeMs) return bin;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${bin}.${process.pid}.tmp`;
+  const r = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', tmp, SENDER_SOURCE], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    if (process.env.CI) throw new Error(`gcc udp-sender.c failed:\n${r.stderr || r.error?.message}`);
+    return undefined;
+  }
+  renameSync(tmp, bin);
+  return bin;
+}
+
+/**
+ * Sends copies of `datagram` with the C sender: one first (its "hello"), then `rate` per second
+ * (0: as fast as the socket takes them) for `durationMs`, sequence numbers counting up from
+ * `firstSequence`.
+ */
+function sendWithC(bin: string, file: string, port: number, firstSequence: number, rate: number, durationMs: number): Promise<SendResult> {
+  const args = ['127.0.0.1', String(port), file, Number.isFinite(rate) ? String(Math.round(rate)) : '0', String(durationMs / 1000), '1', String(firstSequence >>> 0)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`udp-sender exited with ${code}: ${err}`));
+      const r = JSON.parse(out) as { sent: number; seconds: number };
+      resolve({ sent: r.sent + 1, timedSent: r.sent, errors: 0, elapsedMs: r.seconds * 1000, nextSequence: (firstSequence + r.sent + 1) >>> 0 });
+    });
+  });
 }
 
 function send(port: number, datagram: Uint8Array, firstSequence: number, rate: number, durationMs: number, count = Number.MAX_SAFE_INTEGER): Promise<SendResult> {
@@ -136,7 +197,8 @@ function send(port: number, datagram: Uint8Array, firstSequence: number, rate: n
   return new Promise((resolve, reject) => {
     child.once('message', (m) => {
       child.disconnect();
-      resolve(m as SendResult);
+      const r = m as Omit<SendResult, 'timedSent'>;
+      resolve({ ...r, timedSent: r.sent });
     });
     child.once('error', reject);
     child.once('exit', (code) => {
@@ -162,16 +224,22 @@ export function startSender(port: number, datagram: Uint8Array, rate: number): {
   };
 }
 
-/** The corpus's template datagram and, of its data datagrams, the one with the most records. */
-function floodDatagrams(): { templates: Uint8Array; templateRecords: number; data: Uint8Array; records: number } {
-  const dgs = corpusDatagrams('edge/pmacctd-nfprobe-v9-large.pcap').map((d) => new Uint8Array(d.payload));
+/**
+ * The capture's template datagram and, of its data datagrams, the one with the most records. The
+ * default is softflowd's v9 capture: it fills its datagrams to the MTU (1388 bytes, 23 records) as
+ * exporters under load do, where pmacctd's hold 8 records in 480 bytes. With small datagrams the
+ * daemon's capacity in datagrams/s is so high that 3x of it is beyond what one sending core can
+ * push through the loopback interface.
+ */
+function floodDatagrams(capture: string): { templates: Uint8Array; templateRecords: number; data: Uint8Array; records: number } {
+  const dgs = corpusDatagrams(capture).map((d) => new Uint8Array(d.payload));
   const st = new NetflowExporterState();
   const ctx = { exporter: 'x', nowMs: 1_700_000_000_000, state: st, counters: createDecodeCounters(), defaultSamplingRate: 1 };
   let templateRecords = 0;
   decodeNetflowDatagram(dgs[0], ctx, () => templateRecords++);
   let best = dgs[1];
   let most = 0;
-  for (let i = 1; i < 18; i++) {
+  for (let i = 1; i < dgs.length; i++) {
     let n = 0;
     decodeNetflowDatagram(dgs[i], ctx, () => n++);
     if (n > most) {
@@ -196,7 +264,19 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
     cfg,
     ['listen:', '  http: "127.0.0.1:0"', '  netflow: ["127.0.0.1:0"]', '  sflow: []', `state_dir: ${JSON.stringify(path.join(dir, 'state'))}`, 'log: { level: info }', ''].join('\n'),
   );
-  const { templates, templateRecords, data, records: perDatagram } = floodDatagrams();
+  const capture = options.capture ?? FLOOD_CAPTURE;
+  const { templates, templateRecords, data, records: perDatagram } = floodDatagrams(capture);
+  const cBin = cSender();
+  // The C sender's file: the datagram as its hello, then the one it repeats ([u32 length][bytes] each).
+  const senderFile = path.join(dir, 'datagrams.bin');
+  const framed = Buffer.alloc(4 + data.length);
+  framed.writeUInt32BE(data.length, 0);
+  framed.set(data, 4);
+  writeFileSync(senderFile, Buffer.concat([framed, framed]));
+  /** Sends the blast or the flood, with the C sender when there is one. */
+  const sendBulk = (port: number, firstSequence: number, rate: number, durationMs: number): Promise<SendResult> =>
+    cBin ? sendWithC(cBin, senderFile, port, firstSequence, rate, durationMs) : send(port, data, firstSequence, rate, durationMs);
+  log(`sender: ${cBin ? `C (${path.relative(process.cwd(), cBin)})` : 'Node (no C sender: gcc missing or FLOOD_SENDER=node)'}`);
   const daemon = new DaemonProcess(['--config', cfg, ...(process.env.FLOWGAUGE_FLOOD_ARGS?.split(' ').filter(Boolean) ?? [])]);
   try {
     const started = await daemon.started();
@@ -211,15 +291,25 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
     await waitUntil(async () => total((await scrape(ports.http)).samples, 'flowgauge_templates_received_total') > 0, 10_000);
     void t;
 
-    // Capacity: blast for capacityMs, count what the daemon decoded meanwhile.
+    // Capacity: blast as fast as the sender goes and count what the daemon decodes over capacityMs
+    // in the middle of it (sender start-up and the drain of the socket buffer afterwards left out).
+    // A scrape's counters are read somewhere between request and response: the midpoint dates them.
+    const warmupMs = 1_000;
+    let blastDone = false;
+    const blasting = sendBulk(ports.udp, seq, Infinity, capacityMs + warmupMs + 1_000).finally(() => (blastDone = true));
+    await new Promise((r) => setTimeout(r, warmupMs));
+    const beforeAt = performance.now();
     const before = await scrape(ports.http);
-    const blastStarted = performance.now();
-    const blast = await send(ports.udp, data, seq, Infinity, capacityMs);
-    seq = blast.nextSequence;
+    await new Promise((r) => setTimeout(r, capacityMs));
+    const afterAt = performance.now();
     const after = await scrape(ports.http);
-    const blastSeconds = (performance.now() - blastStarted) / 1000;
-    const capacity = (total(after.samples, 'flowgauge_datagrams_total') - total(before.samples, 'flowgauge_datagrams_total')) / blastSeconds;
-    const senderMax = blast.sent / (blast.elapsedMs / 1000);
+    const windowSeconds = (afterAt + after.ms / 2 - (beforeAt + before.ms / 2)) / 1000;
+    const blastEndedEarly = blastDone;
+    const blast = await blasting;
+    if (blastEndedEarly || !before.ok || !after.ok) throw new Error('capacity measurement failed: the blast ended before the second scrape, or a scrape failed');
+    seq = blast.nextSequence;
+    const capacity = (total(after.samples, 'flowgauge_datagrams_total') - total(before.samples, 'flowgauge_datagrams_total')) / windowSeconds;
+    const senderMax = blast.timedSent / (blast.elapsedMs / 1000);
     log(`capacity: the daemon decoded ${capacity.toFixed(0)} datagrams/s (${(capacity * perDatagram).toFixed(0)} records/s) while sent ${senderMax.toFixed(0)}/s`);
     await settle(ports.http);
 
@@ -237,11 +327,11 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
         await new Promise((r) => setTimeout(r, scrapeEveryMs));
       }
     })();
-    const flood = await send(ports.udp, data, seq, targetRate, options.durationMs);
+    const flood = await sendBulk(ports.udp, seq, targetRate, options.durationMs);
     seq = flood.nextSequence;
     flooding = false;
     await watcher;
-    log(`sent ${flood.sent} datagrams in ${(flood.elapsedMs / 1000).toFixed(1)} s (${(flood.sent / (flood.elapsedMs / 1000)).toFixed(0)}/s)`);
+    log(`sent ${flood.timedSent} datagrams in ${(flood.elapsedMs / 1000).toFixed(1)} s (${(flood.timedSent / (flood.elapsedMs / 1000)).toFixed(0)}/s)`);
 
     // A last datagram after the flood, at an easy pace: makes losses at the very end visible as a
     // sequence gap too.
@@ -258,13 +348,15 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
     const sent = t.sent + blast.sent + flood.sent + tail.sent;
     const okScrapes = scrapes.filter((x) => x.ok).map((x) => x.ms).sort((a, b) => a - b);
     const report: FloodReport = {
+      sender: cBin ? 'c' : 'node',
+      capture,
       recordsPerDatagram: perDatagram,
       templateRecords,
       datagramBytes: data.length,
       capacity,
       senderMax,
       targetRate,
-      achievedRate: flood.sent / (flood.elapsedMs / 1000),
+      achievedRate: flood.timedSent / (flood.elapsedMs / 1000),
       durationMs: flood.elapsedMs,
       sent,
       received: total(s, 'flowgauge_datagrams_total'),
