@@ -1,20 +1,23 @@
 /** Counts garbage collections while `work` runs: the allocation-free hot-path tests assert on it. */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 
 export async function gcCountDuring(work: () => void): Promise<number> {
-  let collections = 0;
+  const starts: number[] = [];
   const observer = new PerformanceObserver((list) => {
-    collections += list.getEntries().length;
+    for (const e of list.getEntries()) starts.push(e.startTime);
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
     await settle();
-    collections = 0;
+    const t0 = performance.now();
     work();
+    const t1 = performance.now();
     await settle(); // gc entries are delivered asynchronously
-    return collections;
+    // Only collections that started while `work` ran: the test runner's own traffic between the
+    // settle windows is not the code under test.
+    return starts.filter((t) => t >= t0 && t <= t1).length;
   } finally {
     observer.disconnect();
   }
