@@ -19,6 +19,7 @@ sender:   ${r.sender === 'c' ? 'C (bench/c/udp-sender.c, sendmmsg)' : 'Node (fal
 datagram: ${r.datagramBytes} bytes, ${r.recordsPerDatagram} NetFlow v9 records (${r.capture})
 capacity: ${r.capacity.toFixed(0)} datagrams/s = ${(r.capacity * r.recordsPerDatagram).toFixed(0)} records/s (sender max ${r.senderMax.toFixed(0)}/s)
 flood:    ${(r.durationMs / 1000).toFixed(1)} s at ${r.achievedRate.toFixed(0)} datagrams/s (target ${r.targetRate.toFixed(0)}/s, ${(r.achievedRate / r.capacity).toFixed(2)}x capacity)
+daemon decoded ${r.floodDecodedRate.toFixed(0)} datagrams/s during the flood (${(r.achievedRate / r.floodDecodedRate).toFixed(2)}x that was sent)
 sent ${r.sent}, received ${r.received}, kernel drops ${r.kernelDrops} (${((100 * r.kernelDrops) / r.sent).toFixed(1)}%), application drops ${r.appDrops}
 sequence gaps ${r.sequenceGapDatagrams} datagrams; decode errors ${r.decodeErrors}, template misses ${r.templateMisses}, held ${r.pendingRecords}
 records decoded ${r.records}; rollup flows ${JSON.stringify(r.rollupFlows)}

@@ -98,6 +98,8 @@ export interface FloodReport {
   rssMaxBytes: number;
   daemonUp: boolean;
   receiveBufferBytes: number;
+  /** Datagrams the daemon decoded during the flood (and its drain) per second of flood. */
+  floodDecodedRate: number;
 }
 
 interface Scrape {
@@ -311,7 +313,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
     const capacity = (total(after.samples, 'flowgauge_datagrams_total') - total(before.samples, 'flowgauge_datagrams_total')) / windowSeconds;
     const senderMax = blast.timedSent / (blast.elapsedMs / 1000);
     log(`capacity: the daemon decoded ${capacity.toFixed(0)} datagrams/s (${(capacity * perDatagram).toFixed(0)} records/s) while sent ${senderMax.toFixed(0)}/s`);
-    await settle(ports.http);
+    const beforeFlood = await settle(ports.http);
 
     // The flood, with scrapes and RSS samples all along.
     const targetRate = Math.min(capacity * factor, senderMax);
@@ -376,6 +378,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
       rssMaxBytes,
       daemonUp: daemon.running,
       receiveBufferBytes: total(s, 'flowgauge_udp_receive_buffer_bytes'),
+      floodDecodedRate: (total(quiet.samples, 'flowgauge_datagrams_total') - total(beforeFlood.samples, 'flowgauge_datagrams_total')) / (flood.elapsedMs / 1000),
     };
     return report;
   } finally {
