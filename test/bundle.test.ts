@@ -3,7 +3,7 @@
  * dashboard query is valid PromQL, and every metric the bundle names is one flowgauge serves.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -62,6 +62,30 @@ describe('Prometheus and Grafana bundle', () => {
     const r = promtoolRun(['check', 'rules', file]);
     expect(r.out).toContain(`SUCCESS: ${exprs.length} rules found`);
     expect(r.status).toBe(0);
+  });
+
+  it('the dashboard type-checks against Grafana\'s published schema (@grafana/schema)', () => {
+    // The JSON goes inline into a TypeScript module so literal types (variable types, units) are kept,
+    // then `satisfies Dashboard` makes tsc reject unknown keys, wrong types and missing grid positions.
+    const dir = path.join(repoRoot, 'test', '.typecheck');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'dashboard.mts');
+    writeFileSync(
+      file,
+      `import type { Dashboard } from '@grafana/schema';\nexport const checked = ${readFileSync(dashboardFile, 'utf8')} satisfies Dashboard;\n`,
+    );
+    try {
+      const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+      const r = spawnSync(
+        process.execPath,
+        [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--types', 'node', file],
+        { encoding: 'utf8', cwd: repoRoot },
+      );
+      expect(`${r.stdout}${r.stderr}`).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names only metric families that flowgauge serves', async () => {
