@@ -22,8 +22,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import type { EnricherConfig } from '../src/config/types.js';
-import { Enricher } from '../src/enrich/enricher.js';
+import { Enricher, type EnricherConfig } from '../src/enrich/enricher.js';
 import { DEFAULT_LOCAL_NETWORKS } from '../src/enrich/orientation.js';
 import { createFlowRecord, type FlowRecord } from '../src/record.js';
 import { createFlowLabels } from '../src/rollup/types.js';
