@@ -71,12 +71,18 @@ export class Enricher {
     return this.inventory.lookupAddress(af, addr) !== undefined || this.localNetworks.contains(af, addr);
   }
 
+  /** The app label of a record: from the exporter's name, the ports or the protocol ('' for none). */
+  appLabel(r: FlowRecord): string {
+    const proto = r.protocol;
+    return r.af === 0 && proto === 0 ? '' : this.catalogue.appFor(proto, r.srcPort, r.dstPort, r.appName);
+  }
+
   enrich(r: FlowRecord, out: FlowLabels): void {
     out.exporter = r.exporter;
     out.source = r.sourceKind;
     const proto = r.protocol;
     out.protocol = proto >= 0 && proto <= 255 ? PROTOCOL_LABELS[proto] : '';
-    out.app = r.af === 0 && proto === 0 ? '' : this.catalogue.appFor(proto, r.srcPort, r.dstPort, r.appName);
+    out.app = this.appLabel(r);
     out.action = ACTION_LABELS[r.action] ?? '';
     out.input_interface = r.inputIf > 0 ? this.interfaceText.text(r.inputIf) : '';
     out.output_interface = r.outputIf > 0 ? this.interfaceText.text(r.outputIf) : '';
