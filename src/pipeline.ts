@@ -15,6 +15,7 @@ import {
 import { SflowAgentState } from './decoders/sflow-state.js';
 import { countError, createDecodeCounters, DecodeError, type DecodeCounters } from './decoders/types.js';
 import { Enricher } from './enrich/enricher.js';
+import { FlowKeyCache } from './flow-key-cache.js';
 import type { FlowRecord } from './record.js';
 import { InterfaceCounterStore } from './rollup/interface-counters.js';
 import type { MeasureSnapshots } from './rollup/measure-snapshot.js';
@@ -99,6 +100,8 @@ export interface PipelineDropCounters {
 export class FlowPipeline {
   readonly rollups: RollupEngine;
   readonly enricher: Enricher;
+  /** Labels and rollup rows per flow key, so repeated keys skip enrichment and lookups. */
+  readonly keyCache: FlowKeyCache;
   /** Interface metrics from sFlow counter samples, per (agent, ifIndex). */
   readonly interfaces: InterfaceCounterStore;
   readonly exporters = new Map<string, ExporterEntry>();
@@ -126,6 +129,7 @@ export class FlowPipeline {
       { histograms: config.histograms, distinct: config.distinct, info: config.info, inventory: config.inventory },
     );
     this.enricher = new Enricher(config);
+    this.keyCache = new FlowKeyCache(this.enricher, options.onEnriched === undefined ? this.rollups : undefined);
     this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
     this.onEnriched = options.onEnriched;
@@ -189,10 +193,22 @@ export class FlowPipeline {
   }
 
   private addRecord(r: FlowRecord): void {
-    const labels = this.labels;
-    this.enricher.enrich(r, labels);
-    if (this.onEnriched !== undefined) this.onEnriched(r, labels);
-    else this.count(r, labels);
+    if (r.meta !== undefined) {
+      // Labels that also come from the record's metadata bag: not cached (flow-key-cache.ts).
+      const labels = this.labels;
+      this.enricher.enrich(r, labels);
+      if (this.onEnriched !== undefined) this.onEnriched(r, labels);
+      else this.count(r, labels);
+      return;
+    }
+    const keys = this.keyCache;
+    const labels = keys.resolve(r);
+    if (this.onEnriched !== undefined) {
+      this.onEnriched(r, labels);
+    } else {
+      const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
+      this.rollups.countRouted(keys.route, r, labels, r.bytes * rate, r.packets * rate, r.flows);
+    }
   }
 
   /** Counts one record an ingest worker decoded and enriched, as handleDatagram counts its own. */

@@ -72,6 +72,8 @@ export class DistinctFamily {
   private epoch = 0;
   private newestEpoch = 0;
 
+  /** Bumped whenever a slot passes to another device (see recordCached). */
+  private generation = 0;
   private admissions = 0;
   private evictions = 0;
   private folded = 0;
@@ -112,6 +114,32 @@ export class DistinctFamily {
     let slot = this.slotOf.get(device);
     if (slot === undefined) slot = this.place(device);
     else if (slot !== this.otherSlot) this.touch(slot);
+    this.addAt(slot, af, peer, protocol, peerPort);
+  }
+
+  /**
+   * record() that remembers the device's own slot in `cells[k]` (-1 when unknown or when the
+   * device counts in `other`) and the generation it was learned at in `cells[k + 1]`, so that
+   * later records of the same device skip the lookup while no slot has changed hands.
+   */
+  recordCached(device: string, af: number, peer: Uint8Array, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
+    let slot = cells[k];
+    if (slot >= 0 && cells[k + 1] === this.generation) {
+      this.touch(slot);
+    } else {
+      const known = this.slotOf.get(device);
+      if (known === undefined) slot = this.place(device);
+      else {
+        slot = known;
+        if (slot !== this.otherSlot) this.touch(slot);
+      }
+      cells[k] = slot === this.otherSlot ? -1 : slot;
+      cells[k + 1] = this.generation;
+    }
+    this.addAt(slot, af, peer, protocol, peerPort);
+  }
+
+  private addAt(slot: number, af: number, peer: Uint8Array, protocol: number, peerPort: number): void {
     if (!this.peers[slot].addHashAt(hashAddress(af, peer), this.epoch)) {
       this.late++;
       return;
@@ -201,6 +229,7 @@ export class DistinctFamily {
     const t = this.tail;
     if (device !== OTHER && t !== NIL && this.peers[t].isIdleAt(this.epoch) && this.ports[t].isIdleAt(this.epoch)) {
       this.slotOf.delete(this.bySlot[t]);
+      this.generation++;
       this.peers[t].clear();
       this.ports[t].clear();
       this.bySlot[t] = device;

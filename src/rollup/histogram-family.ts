@@ -122,25 +122,60 @@ export class HistogramFamily {
    * Only objects cross the call: the value stays unboxed on the hot path.
    */
   observeRecord(r: FlowRecord, labels: FlowLabels): void {
+    if (this.takeValue(r)) this.addValue(labels);
+  }
+
+  /**
+   * observeRecord() that remembers the row in `cells[k]` (slot, -1 until known) and `cells[k + 1]`
+   * (1 when that row is a coarser one the label set folded into), so that later records of the
+   * same label set skip the lookup. Rows are never removed and a label set that folded once
+   * always folds to the same row (the budget only fills up), so the remembered row stays right.
+   */
+  observeRecordCached(r: FlowRecord, labels: FlowLabels, cells: Int32Array, k: number): void {
+    if (!this.takeValue(r)) return;
+    if (!this.validValue()) return;
+    let slot = cells[k];
+    if (slot < 0) {
+      const folded = this.slots.folded;
+      slot = this.slots.slotOf(labels);
+      cells[k] = slot;
+      cells[k + 1] = this.slots.folded !== folded ? 1 : 0;
+    } else if (cells[k + 1] === 1) {
+      this.slots.folded++;
+    }
+    this.addAt(slot);
+  }
+
+  /** Puts what this histogram measures of `r` into value1[0]; false when the record has none. */
+  private takeValue(r: FlowRecord): boolean {
     if (this.value === 'rtt') {
       const ms = r.rttMs;
-      if (ms !== ms) return; // NaN: the source says nothing about latency
+      if (ms !== ms) return false; // NaN: the source says nothing about latency
       this.value1[0] = ms / 1000;
     } else {
-      if (r.sourceKind === 'sflow' || !(r.timeStartMs > 0 && r.timeEndMs > 0)) return;
+      if (r.sourceKind === 'sflow' || !(r.timeStartMs > 0 && r.timeEndMs > 0)) return false;
       this.value1[0] = (r.timeEndMs - r.timeStartMs) / 1000;
     }
-    this.addValue(labels);
+    return true;
+  }
+
+  /** Whether value1[0] can be observed; counts it as rejected if not. */
+  private validValue(): boolean {
+    const seconds = this.value1[0];
+    if (seconds >= 0 && seconds < Infinity) return true;
+    this.rejected++;
+    return false;
   }
 
   /** Adds the value in value1[0]. */
   private addValue(labels: FlowLabels): void {
+    if (!this.validValue()) return;
+    this.addAt(this.slots.slotOf(labels));
+  }
+
+  /** Adds the (valid) value in value1[0] to the row at `slot`. */
+  private addAt(slot: number): void {
     const seconds = this.value1[0];
-    if (!(seconds >= 0 && seconds < Infinity)) {
-      this.rejected++;
-      return;
-    }
-    const slot = this.slots.slotOf(labels);
     if (slot >= this.capacity) this.grow();
     const b = this.boundsArray;
     let i = 0;

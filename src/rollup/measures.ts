@@ -24,6 +24,15 @@ export interface MeasureSetOptions {
   inventory?: readonly InventoryEntry[];
 }
 
+/**
+ * The device end as the enricher chose it (orientation.ts): the destination for ingress, and for
+ * a cloud record reported by its receiver whose sender is local too.
+ */
+function deviceEndIsDst(r: FlowRecord, labels: FlowLabels): boolean {
+  const dir = labels.direction;
+  return dir === 'ingress' || (dir === 'internal' && r.direction === Direction.ingress && isCloudSource(r.sourceKind));
+}
+
 export class MeasureSet {
   readonly histograms: readonly HistogramFamily[];
   readonly distinct: DistinctFamily | undefined;
@@ -66,24 +75,56 @@ export class MeasureSet {
    * time of the last setTime. Allocation-free for label sets and devices that already have rows.
    */
   observe(r: FlowRecord, labels: FlowLabels): void {
-    // The exporter of each record too, so that flow_exporter_info also covers records counted away
-    // from the datagram path (ingest workers, cloud pollers); looked up only when it changes.
-    if (r.exporter !== this.lastExporter || r.sourceKind !== this.lastSource) {
-      this.lastExporter = r.exporter;
-      this.lastSource = r.sourceKind;
-      if (r.exporter !== '') this.exporterSeen(r.exporter, r.exporter, r.sourceKind);
-    }
+    this.noteExporter(r);
     const histograms = this.histograms;
     for (let i = 0; i < histograms.length; i++) histograms[i].observeRecord(r, labels);
     const distinct = this.distinct;
     const af = r.af;
     if (distinct !== undefined && (af === 4 || af === 6)) {
-      // The device end as the enricher chose it (orientation.ts): the destination for ingress,
-      // and for a cloud record reported by its receiver whose sender is local too.
-      const dir = labels.direction;
-      const deviceIsDst =
-        dir === 'ingress' || (dir === 'internal' && r.direction === Direction.ingress && isCloudSource(r.sourceKind));
+      const deviceIsDst = deviceEndIsDst(r, labels);
       distinct.record(labels.device, af, deviceIsDst ? r.src : r.dst, r.protocol, deviceIsDst ? r.srcPort : r.dstPort);
+    }
+  }
+
+  /** Int32 cells observeCached() needs per label set. */
+  get cacheCells(): number {
+    return 2 * this.histograms.length + 2;
+  }
+
+  /**
+   * observe() that remembers rows per label set in `cells[k .. k + cacheCells)` (all -1 at first;
+   * see HistogramFamily.observeRecordCached and DistinctFamily.recordCached): the same counts,
+   * without the lookups, for a caller that keeps one cell block per label set.
+   */
+  observeCached(r: FlowRecord, labels: FlowLabels, cells: Int32Array, k: number): void {
+    this.noteExporter(r);
+    const histograms = this.histograms;
+    for (let i = 0; i < histograms.length; i++) histograms[i].observeRecordCached(r, labels, cells, k + 2 * i);
+    const distinct = this.distinct;
+    const af = r.af;
+    if (distinct !== undefined && (af === 4 || af === 6)) {
+      const deviceIsDst = deviceEndIsDst(r, labels);
+      distinct.recordCached(
+        labels.device,
+        af,
+        deviceIsDst ? r.src : r.dst,
+        r.protocol,
+        deviceIsDst ? r.srcPort : r.dstPort,
+        cells,
+        k + 2 * histograms.length,
+      );
+    }
+  }
+
+  /**
+   * The exporter of each record too, so that flow_exporter_info also covers records counted away
+   * from the datagram path (ingest workers, cloud pollers); looked up only when it changes.
+   */
+  private noteExporter(r: FlowRecord): void {
+    if (r.exporter !== this.lastExporter || r.sourceKind !== this.lastSource) {
+      this.lastExporter = r.exporter;
+      this.lastSource = r.sourceKind;
+      if (r.exporter !== '') this.exporterSeen(r.exporter, r.exporter, r.sourceKind);
     }
   }
 

@@ -6,7 +6,7 @@ import type { RollupDefinition } from '../config/types.js';
 import type { FlowRecord } from '../record.js';
 import type { MeasureSnapshots, MeasureStats } from './measure-snapshot.js';
 import { MeasureSet, type MeasureSetOptions } from './measures.js';
-import { RollupFamily, type RollupFamilyOptions } from './rollup-family.js';
+import { RollupFamily, type RollupFamilyOptions, validCounts } from './rollup-family.js';
 import type { RollupSnapshot, RollupStats } from './snapshot.js';
 import type { FlowLabels } from './types.js';
 
@@ -92,6 +92,49 @@ export class RollupEngine {
   add(labels: FlowLabels, bytes: number, packets: number, flows: number): void {
     const list = this.list;
     for (let i = 0; i < list.length; i++) list[i].add(labels, bytes, packets, flows);
+  }
+
+  /**
+   * A route for one label set: the rows its records land in, remembered by countRouted() so that
+   * later records of the same label set skip every lookup. Holds only slot numbers and the
+   * generations they were learned at; a route whose rows changed hands is refreshed on its next
+   * record, so a stale route costs a lookup and never miscounts.
+   */
+  newRoute(): Int32Array {
+    return new Int32Array(2 * this.list.length + this.measures.cacheCells).fill(-1);
+  }
+
+  /** Forgets what `route` remembered (the caller is reusing it for another label set). */
+  resetRoute(route: Int32Array): void {
+    route.fill(-1);
+  }
+
+  /**
+   * add() + observe() for a record whose label set `route` belongs to (the same route for the
+   * same label values, every time). Counts exactly what add() and observe() would.
+   */
+  countRouted(route: Int32Array, r: FlowRecord, labels: FlowLabels, bytes: number, packets: number, flows: number): void {
+    bytes = Math.round(bytes);
+    packets = Math.round(packets);
+    flows = Math.round(flows);
+    const list = this.list;
+    if (!validCounts(bytes, packets, flows)) {
+      // Each rollup counts the refusal, as add() does.
+      for (let i = 0; i < list.length; i++) list[i].add(labels, bytes, packets, flows);
+    } else {
+      for (let i = 0; i < list.length; i++) {
+        const family = list[i];
+        const slot = route[2 * i];
+        if (slot >= 0 && route[2 * i + 1] === family.generation) {
+          family.addAt(slot, bytes, packets, flows);
+        } else {
+          family.addCounts(labels, bytes, packets, flows);
+          route[2 * i] = family.lastOwnSlot;
+          route[2 * i + 1] = family.generation;
+        }
+      }
+    }
+    this.measures.observeCached(r, labels, route, 2 * list.length);
   }
 
   families(): RollupFamily[] {

@@ -111,6 +111,19 @@ export function validateRollupDefinition(def: RollupDefinition): void {
   }
 }
 
+/** Whether rounded counts can be added: finite, not negative, safe integers (counters never decrease). */
+export function validCounts(bytes: number, packets: number, flows: number): boolean {
+  return bytes >= 0 && bytes <= MAX_COUNT && packets >= 0 && packets <= MAX_COUNT && flows >= 0 && flows <= MAX_COUNT;
+}
+
+function sameValues(row: readonly string[], labels: FlowLabels, names: readonly RollupLabel[]): boolean {
+  for (let i = 0; i < names.length; i++) {
+    const v = labels[names[i]];
+    if (row[i] !== (v === '' || v === undefined ? UNKNOWN : v)) return false;
+  }
+  return true;
+}
+
 /** Records between two reads of the fallback clock. */
 const CLOCK_POLL_MASK = 1023;
 
@@ -162,6 +175,14 @@ export class RollupFamily implements AdmissionHost {
   private now = Number.NaN;
   private explicitTime = false;
   private clockPoll = 0;
+
+  /**
+   * Bumped whenever a row is removed (its slot may then hold another label set): a slot learned
+   * from lastOwnSlot stays the same label set's row while the generation is unchanged.
+   */
+  generation = 0;
+  /** After add()/addCounts(): the slot if the record landed in its own label set's row, else -1. */
+  lastOwnSlot = -1;
 
   private admissions = 0;
   private evictions = 0;
@@ -238,12 +259,19 @@ export class RollupFamily implements AdmissionHost {
     bytes = Math.round(bytes);
     packets = Math.round(packets);
     flows = Math.round(flows);
-    if (
-      !(bytes >= 0 && bytes <= MAX_COUNT && packets >= 0 && packets <= MAX_COUNT && flows >= 0 && flows <= MAX_COUNT)
-    ) {
+    if (!validCounts(bytes, packets, flows)) {
       this.rejectedRecords++;
+      this.lastOwnSlot = -1;
       return;
     }
+    this.addCounts(labels, bytes, packets, flows);
+  }
+
+  /**
+   * add() for counts already rounded and checked (validCounts). Afterwards lastOwnSlot says
+   * whether the record landed in the row of its own label set, which addAt() can reuse.
+   */
+  addCounts(labels: FlowLabels, bytes: number, packets: number, flows: number): void {
     if (!this.explicitTime && (++this.clockPoll & CLOCK_POLL_MASK) === 1) this.setTime(this.clock());
     const s = this.scratch;
     const names = this.labelNames;
@@ -252,7 +280,27 @@ export class RollupFamily implements AdmissionHost {
       s[i] = v === '' || v === undefined ? UNKNOWN : v;
     }
     let slot = this.lookup(s);
-    if (slot < 0) slot = this.place(bytes);
+    if (slot >= 0) {
+      this.lastOwnSlot = slot;
+    } else {
+      slot = this.place(bytes);
+      // A new row of its own, or a coarser row it folded into.
+      this.lastOwnSlot = sameValues(this.rowValues[slot]!, labels, names) ? slot : -1;
+    }
+    this.credit(slot, bytes, packets, flows);
+  }
+
+  /**
+   * Counts a record into `slot`, which an earlier add()/addCounts() reported as the record's own
+   * row (lastOwnSlot) while `generation` was what it still is: the same as addCounts() would do,
+   * without looking the label set up again. Counts must be rounded and checked (validCounts).
+   */
+  addAt(slot: number, bytes: number, packets: number, flows: number): void {
+    if (!this.explicitTime && (++this.clockPoll & CLOCK_POLL_MASK) === 1) this.setTime(this.clock());
+    this.credit(slot, bytes, packets, flows);
+  }
+
+  private credit(slot: number, bytes: number, packets: number, flows: number): void {
     this.bytes[slot] += bytes;
     this.packets[slot] += packets;
     this.flows[slot] += flows;
@@ -481,6 +529,7 @@ export class RollupFamily implements AdmissionHost {
     const p = this.packets[slot];
     const f = this.flows[slot];
     this.removeFromTrie(values);
+    this.generation++;
     this.rowValues[slot] = undefined;
     this.bytes[slot] = 0;
     this.packets[slot] = 0;

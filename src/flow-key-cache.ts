@@ -1,0 +1,198 @@
+/**
+ * Enriched labels and rollup routes per flow key, cached.
+ *
+ * Every label of a record is a function of a few of its fields: exporter, source kind, address
+ * family, both addresses, protocol, application (from the ports or the exporter's name), action,
+ * interfaces, the cloud-reported direction, and the MAC addresses when the inventory names
+ * devices by MAC. Traffic repeats those keys record after record (a device talks to the same
+ * peers about the same applications), while the ports, counters and times change. So the cache
+ * keys on exactly those fields and keeps, per key, the labels the enricher gave and the route
+ * (RollupEngine.newRoute) through which the rollups remember that label set's rows. A hit skips
+ * the address lookups, the label text and every rollup lookup; a miss costs what the uncached
+ * path costs plus filling the entry.
+ *
+ * Set-associative with two ways, like a CPU cache: bounded by construction, no eviction
+ * bookkeeping beyond one bit per set. Records with a metadata bag (cloud sources) are not cached:
+ * their labels also come from the bag.
+ */
+import type { Enricher } from './enrich/enricher.js';
+import { isCloudSource } from './enrich/orientation.js';
+import type { FlowRecord } from './record.js';
+import { createFlowLabels, type FlowLabels } from './rollup/types.js';
+
+/** Entries held at most by default (two per set). */
+export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 8192;
+
+/** Int32 words of the numeric key: af, 4 + 4 address words, protocol, action, in/out interface, direction. */
+const KEY_WORDS = 14;
+const WAYS = 2;
+
+function word(b: Uint8Array, off: number): number {
+  return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
+
+export class FlowKeyCache {
+  readonly entries: number;
+  /** Lookups served from the cache, and those that enriched. */
+  hits = 0;
+  misses = 0;
+  /** Route of the label set of the last resolve(). */
+  route: Int32Array = new Int32Array(0);
+
+  private readonly enricher: Enricher;
+  private readonly newRoute: (() => Int32Array) | undefined;
+  private readonly resetRoute: ((route: Int32Array) => void) | undefined;
+  private readonly macAware: boolean;
+  private readonly shift: number;
+  private readonly keys: Int32Array;
+  private readonly used: Uint8Array;
+  /** Way to replace next, per set. */
+  private readonly victim: Uint8Array;
+  private readonly exporters: string[];
+  private readonly sources: string[];
+  private readonly apps: string[];
+  private readonly macs: Uint8Array;
+  private readonly labels: Array<FlowLabels | undefined>;
+  private readonly routes: Array<Int32Array | undefined>;
+  /** The record's key, built once per lookup. */
+  private readonly key = new Int32Array(KEY_WORDS);
+  private readonly emptyRoute = new Int32Array(0);
+
+  /**
+   * `routes`: the rollup engine whose routes to keep per entry (omit to cache labels only, as an
+   * ingest worker does). `entries` is rounded up to a power of two.
+   */
+  constructor(
+    enricher: Enricher,
+    routes?: { newRoute(): Int32Array; resetRoute(route: Int32Array): void },
+    entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES,
+  ) {
+    this.enricher = enricher;
+    this.newRoute = routes === undefined ? undefined : () => routes.newRoute();
+    this.resetRoute = routes === undefined ? undefined : (r) => routes.resetRoute(r);
+    // The inventory's MAC entries name a device only through its MAC: then the MACs are key too.
+    this.macAware = enricher.inventory.entries.some((e) => e.kind === 'mac');
+    let bits = 4;
+    while (1 << bits < entries && bits < 24) bits++;
+    this.entries = 1 << bits;
+    this.shift = 32 - (bits - 1);
+    this.keys = new Int32Array(this.entries * KEY_WORDS);
+    this.used = new Uint8Array(this.entries);
+    this.victim = new Uint8Array(this.entries / WAYS);
+    this.exporters = new Array<string>(this.entries).fill('');
+    this.sources = new Array<string>(this.entries).fill('');
+    this.apps = new Array<string>(this.entries).fill('');
+    this.macs = new Uint8Array(this.macAware ? this.entries * 14 : 0);
+    this.labels = new Array<FlowLabels | undefined>(this.entries).fill(undefined);
+    this.routes = new Array<Int32Array | undefined>(this.entries).fill(undefined);
+  }
+
+  /**
+   * The labels of `r` (a cached object: read it, do not keep or change it), and in `route` the
+   * route of that label set. Records with a metadata bag must not come here (see top).
+   */
+  resolve(r: FlowRecord): FlowLabels {
+    const k = this.key;
+    const af = r.af;
+    const app = this.enricher.appLabel(r);
+    k[0] = af;
+    if (af === 6) {
+      k[1] = word(r.src, 0);
+      k[2] = word(r.src, 4);
+      k[3] = word(r.src, 8);
+      k[4] = word(r.src, 12);
+      k[5] = word(r.dst, 0);
+      k[6] = word(r.dst, 4);
+      k[7] = word(r.dst, 8);
+      k[8] = word(r.dst, 12);
+    } else {
+      k[1] = af === 4 ? word(r.src, 0) : 0;
+      k[2] = 0;
+      k[3] = 0;
+      k[4] = 0;
+      k[5] = af === 4 ? word(r.dst, 0) : 0;
+      k[6] = 0;
+      k[7] = 0;
+      k[8] = 0;
+    }
+    k[9] = r.protocol;
+    k[10] = r.action;
+    k[11] = r.inputIf | 0;
+    k[12] = r.outputIf | 0;
+    k[13] = isCloudSource(r.sourceKind) ? r.direction : 0;
+
+    let h = Math.imul(k[0] ^ 0x2545f491, 0x9e3779b1);
+    for (let i = 1; i < KEY_WORDS; i++) h = Math.imul(h ^ k[i], 0x85ebca6b) ^ (h >>> 13);
+    // Cheap fingerprint of the application, so one pair's applications spread over sets.
+    const appLen = app.length;
+    h = Math.imul(h ^ ((appLen << 16) | (appLen > 0 ? app.charCodeAt(0) ^ (app.charCodeAt(appLen - 1) << 8) : 0)), 0xc2b2ae35);
+    h ^= h >>> 15;
+    const set = h >>> this.shift;
+    const first = set * WAYS;
+    for (let e = first; e < first + WAYS; e++) {
+      if (this.used[e] === 1 && this.matches(e, r, app)) {
+        this.hits++;
+        this.route = this.routes[e] ?? this.emptyRoute;
+        return this.labels[e]!;
+      }
+    }
+    this.misses++;
+    const e = first + this.victim[set];
+    this.victim[set] = (this.victim[set] + 1) % WAYS;
+    return this.fill(e, r, app);
+  }
+
+  private matches(e: number, r: FlowRecord, app: string): boolean {
+    const keys = this.keys;
+    const k = this.key;
+    const o = e * KEY_WORDS;
+    for (let i = 0; i < KEY_WORDS; i++) if (keys[o + i] !== k[i]) return false;
+    if (this.apps[e] !== app || this.exporters[e] !== r.exporter || this.sources[e] !== r.sourceKind) return false;
+    return !this.macAware || this.macsMatch(e, r);
+  }
+
+  private macsMatch(e: number, r: FlowRecord): boolean {
+    const m = this.macs;
+    const o = e * 14;
+    if (m[o + 12] !== (r.hasSrcMac ? 1 : 0) || m[o + 13] !== (r.hasDstMac ? 1 : 0)) return false;
+    for (let i = 0; i < 6; i++) if (m[o + i] !== r.srcMac[i] || m[o + 6 + i] !== r.dstMac[i]) return false;
+    return true;
+  }
+
+  private fill(e: number, r: FlowRecord, app: string): FlowLabels {
+    const keys = this.keys;
+    const o = e * KEY_WORDS;
+    for (let i = 0; i < KEY_WORDS; i++) keys[o + i] = this.key[i];
+    this.apps[e] = app;
+    this.exporters[e] = r.exporter;
+    this.sources[e] = r.sourceKind;
+    if (this.macAware) {
+      const m = this.macs;
+      const mo = e * 14;
+      for (let i = 0; i < 6; i++) {
+        m[mo + i] = r.srcMac[i];
+        m[mo + 6 + i] = r.dstMac[i];
+      }
+      m[mo + 12] = r.hasSrcMac ? 1 : 0;
+      m[mo + 13] = r.hasDstMac ? 1 : 0;
+    }
+    let labels = this.labels[e];
+    if (labels === undefined) {
+      labels = createFlowLabels();
+      this.labels[e] = labels;
+    }
+    this.enricher.enrich(r, labels);
+    let route = this.routes[e];
+    if (this.newRoute !== undefined) {
+      if (route === undefined) {
+        route = this.newRoute();
+        this.routes[e] = route;
+      } else {
+        this.resetRoute!(route);
+      }
+    }
+    this.used[e] = 1;
+    this.route = route ?? this.emptyRoute;
+    return labels;
+  }
+}
