@@ -38,6 +38,12 @@ export class FlowKeyCache {
   misses = 0;
   /** Route of the label set of the last resolve(). */
   route: Int32Array = new Int32Array(0);
+  /**
+   * Entry of the last resolve() (0 .. entries-1): an id for its label set until that entry is
+   * filled again, which lastFilled announces (the entry then holds another label set).
+   */
+  lastEntry = -1;
+  lastFilled = false;
 
   private readonly enricher: Enricher;
   private readonly newRoute: (() => Int32Array) | undefined;
@@ -132,6 +138,8 @@ export class FlowKeyCache {
     for (let e = first; e < first + WAYS; e++) {
       if (this.used[e] === 1 && this.matches(e, r, app)) {
         this.hits++;
+        this.lastEntry = e;
+        this.lastFilled = false;
         this.route = this.routes[e] ?? this.emptyRoute;
         return this.labels[e]!;
       }
@@ -139,6 +147,8 @@ export class FlowKeyCache {
     this.misses++;
     const e = first + this.victim[set];
     this.victim[set] = (this.victim[set] + 1) % WAYS;
+    this.lastEntry = e;
+    this.lastFilled = true;
     return this.fill(e, r, app);
   }
 
