@@ -35,6 +35,8 @@ function testConfig(withMacs: boolean): FlowgaugeConfig {
     { match: '10.0.0.3', name: 'camera', site: 'hall', type: 'cam' },
     { match: '10.1.0.0/16', name: 'lab', site: 'lab' },
   ];
+  // Many peer addresses under one peer label: the distinct gauges must still tell them apart.
+  c.peerNetworks = [{ match: '203.0.113.16/28', name: 'cdn' }];
   if (withMacs) c.inventory.push({ match: '02:00:00:00:00:07', name: 'thermostat', type: 'iot' });
   c.rollups = ROLLUPS.map((d) => ({ ...d, labels: [...d.labels] }));
   c.histograms = [

@@ -114,7 +114,7 @@ export class DistinctFamily {
     let slot = this.slotOf.get(device);
     if (slot === undefined) slot = this.place(device);
     else if (slot !== this.otherSlot) this.touch(slot);
-    this.addAt(slot, af, peer, protocol, peerPort);
+    this.addAt(slot, hashAddress(af, peer), protocol, peerPort);
   }
 
   /**
@@ -123,6 +123,11 @@ export class DistinctFamily {
    * later records of the same device skip the lookup while no slot has changed hands.
    */
   recordCached(device: string, af: number, peer: Uint8Array, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
+    this.recordHashCached(device, hashAddress(af, peer), protocol, peerPort, cells, k);
+  }
+
+  /** recordCached() with the peer address already hashed (hashAddress). */
+  recordHashCached(device: string, peerHash: number, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
     let slot = cells[k];
     if (slot >= 0 && cells[k + 1] === this.generation) {
       this.touch(slot);
@@ -136,11 +141,11 @@ export class DistinctFamily {
       cells[k] = slot === this.otherSlot ? -1 : slot;
       cells[k + 1] = this.generation;
     }
-    this.addAt(slot, af, peer, protocol, peerPort);
+    this.addAt(slot, peerHash, protocol, peerPort);
   }
 
-  private addAt(slot: number, af: number, peer: Uint8Array, protocol: number, peerPort: number): void {
-    if (!this.peers[slot].addHashAt(hashAddress(af, peer), this.epoch)) {
+  private addAt(slot: number, peerHash: number, protocol: number, peerPort: number): void {
+    if (!this.peers[slot].addHashAt(peerHash, this.epoch)) {
       this.late++;
       return;
     }

@@ -7,6 +7,7 @@ import type { DistinctSettings, HistogramDefinition, InfoSettings, InventoryEntr
 import { isCloudSource } from '../enrich/orientation.js';
 import { Direction, type FlowRecord } from '../record.js';
 import { DEFAULT_DISTINCT, DISTINCT_PEERS_METRIC, DISTINCT_PORTS_METRIC, DistinctFamily } from './distinct-family.js';
+import { hashAddress } from './hyperloglog.js';
 import { DEFAULT_HISTOGRAMS, HistogramFamily, histogramMetricNames } from './histogram-family.js';
 import { DEFAULT_INFO, DEVICE_INFO, DeviceInfo, EXPORTER_INFO, type InfoSeries, createExporterInfo } from './info-series.js';
 import type { MeasureSnapshots, MeasureStats } from './measure-snapshot.js';
@@ -88,7 +89,7 @@ export class MeasureSet {
 
   /** Int32 cells observeCached() needs per label set. */
   get cacheCells(): number {
-    return 2 * this.histograms.length + 2;
+    return 2 * this.histograms.length + 4;
   }
 
   /**
@@ -103,16 +104,14 @@ export class MeasureSet {
     const distinct = this.distinct;
     const af = r.af;
     if (distinct !== undefined && (af === 4 || af === 6)) {
+      // The peer's address is part of the flow key, so its hash is remembered with the rows.
+      const c = k + 2 * histograms.length;
       const deviceIsDst = deviceEndIsDst(r, labels);
-      distinct.recordCached(
-        labels.device,
-        af,
-        deviceIsDst ? r.src : r.dst,
-        r.protocol,
-        deviceIsDst ? r.srcPort : r.dstPort,
-        cells,
-        k + 2 * histograms.length,
-      );
+      if (cells[c + 2] !== 1) {
+        cells[c + 3] = hashAddress(af, deviceIsDst ? r.src : r.dst);
+        cells[c + 2] = 1;
+      }
+      distinct.recordHashCached(labels.device, cells[c + 3], r.protocol, deviceIsDst ? r.srcPort : r.dstPort, cells, c);
     }
   }
 

@@ -95,10 +95,11 @@ export class RollupEngine {
   }
 
   /**
-   * A route for one label set: the rows its records land in, remembered by countRouted() so that
-   * later records of the same label set skip every lookup. Holds only slot numbers and the
-   * generations they were learned at; a route whose rows changed hands is refreshed on its next
-   * record, so a stale route costs a lookup and never miscounts.
+   * A route for one flow key (one label set and one peer address, as FlowKeyCache keys records):
+   * the rows its records land in and the hash of its peer address, remembered by countRouted() so
+   * that later records of the same key skip every lookup. Holds only slot numbers, the
+   * generations they were learned at, and that hash; a route whose rows changed hands is
+   * refreshed on its next record, so a stale route costs a lookup and never miscounts.
    */
   newRoute(): Int32Array {
     return new Int32Array(2 * this.list.length + this.measures.cacheCells).fill(-1);
@@ -110,8 +111,8 @@ export class RollupEngine {
   }
 
   /**
-   * add() + observe() for a record whose label set `route` belongs to (the same route for the
-   * same label values, every time). Counts exactly what add() and observe() would.
+   * add() + observe() for a record of the flow key `route` belongs to (the same route for the
+   * same label values and peer address, every time). Counts exactly what add() and observe() would.
    */
   countRouted(route: Int32Array, r: FlowRecord, labels: FlowLabels, bytes: number, packets: number, flows: number): void {
     bytes = Math.round(bytes);
