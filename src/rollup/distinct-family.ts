@@ -72,7 +72,7 @@ export class DistinctFamily {
   private epoch = 0;
   private newestEpoch = 0;
 
-  /** Bumped whenever a slot passes to another device (see recordCached). */
+  /** Bumped whenever a slot passes to another device (see recordHashCached). */
   private generation = 0;
   private admissions = 0;
   private evictions = 0;
@@ -118,19 +118,25 @@ export class DistinctFamily {
   }
 
   /**
-   * record() that remembers the device's own slot in `cells[k]` (-1 when unknown or when the
-   * device counts in `other`) and the generation it was learned at in `cells[k + 1]`, so that
-   * later records of the same device skip the lookup while no slot has changed hands.
+   * record() for a caller that keeps three cells per (device, peer address) pair, all -1 at first,
+   * and passes the peer address hashed (hashAddress): `cells[k]` remembers the device's own slot
+   * (-1 when unknown or when the device counts in `other`), `cells[k + 1]` the generation it was
+   * learned at, so later records skip the lookup while no slot has changed hands; `cells[k + 2]`
+   * the sub-window in which the peer was last added to that slot's sketch: adding it again within
+   * the same sub-window is skipped (a register keeps its maximum, so it would change nothing).
    */
-  recordCached(device: string, af: number, peer: Uint8Array, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
-    this.recordHashCached(device, hashAddress(af, peer), protocol, peerPort, cells, k);
-  }
-
-  /** recordCached() with the peer address already hashed (hashAddress). */
   recordHashCached(device: string, peerHash: number, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
     let slot = cells[k];
     if (slot >= 0 && cells[k + 1] === this.generation) {
       this.touch(slot);
+      if (cells[k + 2] === this.epoch) {
+        if (!this.peers[slot].acceptsAt(this.epoch)) {
+          this.late++;
+          return;
+        }
+        if (peerPort > 0 && hasPorts(protocol)) this.ports[slot].addHashAt(hashPort(protocol, peerPort), this.epoch);
+        return;
+      }
     } else {
       const known = this.slotOf.get(device);
       if (known === undefined) slot = this.place(device);
@@ -141,15 +147,17 @@ export class DistinctFamily {
       cells[k] = slot === this.otherSlot ? -1 : slot;
       cells[k + 1] = this.generation;
     }
-    this.addAt(slot, peerHash, protocol, peerPort);
+    if (this.addAt(slot, peerHash, protocol, peerPort) && cells[k] === slot) cells[k + 2] = this.epoch;
   }
 
-  private addAt(slot: number, peerHash: number, protocol: number, peerPort: number): void {
+  /** False when the record is older than the window (counted in `late`). */
+  private addAt(slot: number, peerHash: number, protocol: number, peerPort: number): boolean {
     if (!this.peers[slot].addHashAt(peerHash, this.epoch)) {
       this.late++;
-      return;
+      return false;
     }
     if (peerPort > 0 && hasPorts(protocol)) this.ports[slot].addHashAt(hashPort(protocol, peerPort), this.epoch);
+    return true;
   }
 
   /** Counts one item pair by hash, at `tMs`: for tests and callers with their own hashes. */

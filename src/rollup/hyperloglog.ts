@@ -227,6 +227,11 @@ export class SlidingHyperLogLog {
    * epochs relative to an origin). Hot paths pass small integer epochs rather than millisecond
    * times: a non-integer number crossing a call boundary may be boxed on the heap.
    */
+  /** Whether addHashAt() would take an item in sub-window `epoch` (it is not older than the window). */
+  acceptsAt(epoch: number): boolean {
+    return epoch >= this.newestEpoch - this.slices;
+  }
+
   addHashAt(hash: number, epoch: number): boolean {
     if (!(epoch >= this.newestEpoch - this.slices)) return false; // also refuses NaN
     const pos = ((epoch % this.ring) + this.ring) % this.ring;

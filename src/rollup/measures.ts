@@ -89,12 +89,12 @@ export class MeasureSet {
 
   /** Int32 cells observeCached() needs per label set. */
   get cacheCells(): number {
-    return 2 * this.histograms.length + 4;
+    return 2 * this.histograms.length + 5;
   }
 
   /**
    * observe() that remembers rows per label set in `cells[k .. k + cacheCells)` (all -1 at first;
-   * see HistogramFamily.observeRecordCached and DistinctFamily.recordCached): the same counts,
+   * see HistogramFamily.observeRecordCached and DistinctFamily.recordHashCached): the same counts,
    * without the lookups, for a caller that keeps one cell block per label set.
    */
   observeCached(r: FlowRecord, labels: FlowLabels, cells: Int32Array, k: number): void {
@@ -107,11 +107,11 @@ export class MeasureSet {
       // The peer's address is part of the flow key, so its hash is remembered with the rows.
       const c = k + 2 * histograms.length;
       const deviceIsDst = deviceEndIsDst(r, labels);
-      if (cells[c + 2] !== 1) {
-        cells[c + 3] = hashAddress(af, deviceIsDst ? r.src : r.dst);
-        cells[c + 2] = 1;
+      if (cells[c + 3] !== 1) {
+        cells[c + 4] = hashAddress(af, deviceIsDst ? r.src : r.dst);
+        cells[c + 3] = 1;
       }
-      distinct.recordHashCached(labels.device, cells[c + 3], r.protocol, deviceIsDst ? r.srcPort : r.dstPort, cells, c);
+      distinct.recordHashCached(labels.device, cells[c + 4], r.protocol, deviceIsDst ? r.srcPort : r.dstPort, cells, c);
     }
   }
 
