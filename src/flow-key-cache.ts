@@ -23,8 +23,11 @@ import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 /** Entries held at most by default (two per set). */
 export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 8192;
 
-/** Int32 words of the numeric key: af, 4 + 4 address words, protocol, action, in/out interface, direction. */
-const KEY_WORDS = 14;
+/**
+ * Int32 words of the numeric key: af with action and direction, protocol, the two interfaces,
+ * then the addresses (one word each for IPv4, four for IPv6).
+ */
+const KEY_WORDS = 12;
 const WAYS = 2;
 
 function word(b: Uint8Array, off: number): number {
@@ -101,34 +104,30 @@ export class FlowKeyCache {
     const k = this.key;
     const af = r.af;
     const app = this.enricher.appLabel(r);
-    k[0] = af;
+    // af (0, 4, 6), action and direction (enums 0-2) share one word.
+    k[0] = af | (r.action << 8) | ((isCloudSource(r.sourceKind) ? r.direction : 0) << 16);
+    k[1] = r.protocol;
+    k[2] = r.inputIf | 0;
+    k[3] = r.outputIf | 0;
+    let words: number;
     if (af === 6) {
-      k[1] = word(r.src, 0);
-      k[2] = word(r.src, 4);
-      k[3] = word(r.src, 8);
-      k[4] = word(r.src, 12);
-      k[5] = word(r.dst, 0);
-      k[6] = word(r.dst, 4);
-      k[7] = word(r.dst, 8);
-      k[8] = word(r.dst, 12);
+      k[4] = word(r.src, 0);
+      k[5] = word(r.src, 4);
+      k[6] = word(r.src, 8);
+      k[7] = word(r.src, 12);
+      k[8] = word(r.dst, 0);
+      k[9] = word(r.dst, 4);
+      k[10] = word(r.dst, 8);
+      k[11] = word(r.dst, 12);
+      words = 12;
     } else {
-      k[1] = af === 4 ? word(r.src, 0) : 0;
-      k[2] = 0;
-      k[3] = 0;
-      k[4] = 0;
+      k[4] = af === 4 ? word(r.src, 0) : 0;
       k[5] = af === 4 ? word(r.dst, 0) : 0;
-      k[6] = 0;
-      k[7] = 0;
-      k[8] = 0;
+      words = 6;
     }
-    k[9] = r.protocol;
-    k[10] = r.action;
-    k[11] = r.inputIf | 0;
-    k[12] = r.outputIf | 0;
-    k[13] = isCloudSource(r.sourceKind) ? r.direction : 0;
 
     let h = Math.imul(k[0] ^ 0x2545f491, 0x9e3779b1);
-    for (let i = 1; i < KEY_WORDS; i++) h = Math.imul(h ^ k[i], 0x85ebca6b) ^ (h >>> 13);
+    for (let i = 1; i < words; i++) h = Math.imul(h ^ k[i], 0x85ebca6b) ^ (h >>> 13);
     // Cheap fingerprint of the application, so one pair's applications spread over sets.
     const appLen = app.length;
     h = Math.imul(h ^ ((appLen << 16) | (appLen > 0 ? app.charCodeAt(0) ^ (app.charCodeAt(appLen - 1) << 8) : 0)), 0xc2b2ae35);
@@ -136,7 +135,7 @@ export class FlowKeyCache {
     const set = h >>> this.shift;
     const first = set * WAYS;
     for (let e = first; e < first + WAYS; e++) {
-      if (this.used[e] === 1 && this.matches(e, r, app)) {
+      if (this.used[e] === 1 && this.matches(e, r, app, words)) {
         this.hits++;
         this.lastEntry = e;
         this.lastFilled = false;
@@ -149,14 +148,15 @@ export class FlowKeyCache {
     this.victim[set] = (this.victim[set] + 1) % WAYS;
     this.lastEntry = e;
     this.lastFilled = true;
-    return this.fill(e, r, app);
+    return this.fill(e, r, app, words);
   }
 
-  private matches(e: number, r: FlowRecord, app: string): boolean {
+  /** `words`: the key's length, which the first word (af) fixes. */
+  private matches(e: number, r: FlowRecord, app: string, words: number): boolean {
     const keys = this.keys;
     const k = this.key;
     const o = e * KEY_WORDS;
-    for (let i = 0; i < KEY_WORDS; i++) if (keys[o + i] !== k[i]) return false;
+    for (let i = 0; i < words; i++) if (keys[o + i] !== k[i]) return false;
     if (this.apps[e] !== app || this.exporters[e] !== r.exporter || this.sources[e] !== r.sourceKind) return false;
     return !this.macAware || this.macsMatch(e, r);
   }
@@ -169,10 +169,10 @@ export class FlowKeyCache {
     return true;
   }
 
-  private fill(e: number, r: FlowRecord, app: string): FlowLabels {
+  private fill(e: number, r: FlowRecord, app: string, words: number): FlowLabels {
     const keys = this.keys;
     const o = e * KEY_WORDS;
-    for (let i = 0; i < KEY_WORDS; i++) keys[o + i] = this.key[i];
+    for (let i = 0; i < words; i++) keys[o + i] = this.key[i];
     this.apps[e] = app;
     this.exporters[e] = r.exporter;
     this.sources[e] = r.sourceKind;
