@@ -63,8 +63,12 @@ export interface PipelineOptions {
   /**
    * Hands each enriched record here instead of counting it: an ingest worker decodes and enriches,
    * and the thread that owns the rollups counts (countEnriched). Record and labels are reused.
+   * `labelSetId`: the flow key cache entry holding the labels (FlowKeyCache.lastEntry), -1 for a
+   * record that bypasses the cache; `labelSetChanged`: that entry was (re)filled for this record.
    */
-  onEnriched?: (record: FlowRecord, labels: FlowLabels) => void;
+  onEnriched?: (record: FlowRecord, labels: FlowLabels, labelSetId: number, labelSetChanged: boolean) => void;
+  /** Entries of the flow key cache (default DEFAULT_FLOW_KEY_CACHE_ENTRIES). */
+  flowKeyCacheEntries?: number;
 }
 
 /**
@@ -111,7 +115,7 @@ export class FlowPipeline {
   private readonly config: FlowgaugeConfig;
   private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
-  private readonly onEnriched: ((record: FlowRecord, labels: FlowLabels) => void) | undefined;
+  private readonly onEnriched: PipelineOptions['onEnriched'];
   /** State bounds hit in ingest workers, where that state lives; limitCounts() adds them. */
   readonly workerLimits: LimitCounts = { exporters: 0, netflow_templates: 0, netflow_pending: 0, sflow_agents: 0, sflow_sources: 0 };
   private lastReceiveTime = NaN;
@@ -129,7 +133,7 @@ export class FlowPipeline {
       { histograms: config.histograms, distinct: config.distinct, info: config.info, inventory: config.inventory },
     );
     this.enricher = new Enricher(config);
-    this.keyCache = new FlowKeyCache(this.enricher, options.onEnriched === undefined ? this.rollups : undefined);
+    this.keyCache = new FlowKeyCache(this.enricher, options.onEnriched === undefined ? this.rollups : undefined, options.flowKeyCacheEntries);
     this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
     this.onEnriched = options.onEnriched;
@@ -197,14 +201,14 @@ export class FlowPipeline {
       // Labels that also come from the record's metadata bag: not cached (flow-key-cache.ts).
       const labels = this.labels;
       this.enricher.enrich(r, labels);
-      if (this.onEnriched !== undefined) this.onEnriched(r, labels);
+      if (this.onEnriched !== undefined) this.onEnriched(r, labels, -1, false);
       else this.count(r, labels);
       return;
     }
     const keys = this.keyCache;
     const labels = keys.resolve(r);
     if (this.onEnriched !== undefined) {
-      this.onEnriched(r, labels);
+      this.onEnriched(r, labels, keys.lastEntry, keys.lastFilled);
     } else {
       const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
       this.rollups.countRouted(keys.route, r, labels, r.bytes * rate, r.packets * rate, r.flows);
@@ -213,6 +217,21 @@ export class FlowPipeline {
 
   /** Counts one record an ingest worker decoded and enriched, as handleDatagram counts its own. */
   countEnriched(r: FlowRecord, labels: FlowLabels, receivedMs: number): void {
+    this.enrichedReceiveTime(receivedMs);
+    this.count(r, labels);
+  }
+
+  /**
+   * countEnriched for a record whose label set has a route (RollupEngine.newRoute) that the caller
+   * keeps per label set of one flow key, as the single-thread path keeps one per cache entry.
+   */
+  countEnrichedRouted(r: FlowRecord, labels: FlowLabels, route: Int32Array, receivedMs: number): void {
+    this.enrichedReceiveTime(receivedMs);
+    const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
+    this.rollups.countRouted(route, r, labels, r.bytes * rate, r.packets * rate, r.flows);
+  }
+
+  private enrichedReceiveTime(receivedMs: number): void {
     if (receivedMs !== this.lastReceiveTime) {
       this.lastReceiveTime = receivedMs;
       this.rollups.setReceiveTime(receivedMs);
@@ -221,7 +240,6 @@ export class FlowPipeline {
         this.newestReceivedAt = performance.now();
       }
     }
-    this.count(r, labels);
   }
 
   private count(r: FlowRecord, labels: FlowLabels): void {
