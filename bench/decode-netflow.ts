@@ -3,7 +3,7 @@
  * node-netflowv9 (the JavaScript NetFlow decoder on npm) on the same corpus datagrams, in the same
  * process, interleaved round by round so both see the same machine noise.
  *
- *   npm run bench:decode            (= npx tsx bench/decode-netflow.ts)
+ *   npm run bench:decode            (= npm run build && npx tsx bench/decode-netflow.ts)
  *
  * Scenarios per capture:
  * - steady: templates learned once, then only the datagrams that carry no template are repeated
@@ -16,14 +16,17 @@
  */
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { defaultConfig } from '../src/config/defaults.js';
-import { decodeNetflowDatagram, type NetflowDecodeContext } from '../src/decoders/netflow.js';
-import { NetflowExporterState } from '../src/decoders/netflow-state.js';
-import { createDecodeCounters } from '../src/decoders/types.js';
-import { FlowPipeline } from '../src/pipeline.js';
+import type { NetflowDecodeContext } from '../src/decoders/netflow.js';
 import type { FlowRecord } from '../src/record.js';
 import { corpusDatagrams } from '../test/helpers/corpus.js';
+import { fromDist } from './dist.js';
 import { median, printMachine, printTable, si } from './machine.js';
+
+const { defaultConfig } = await fromDist<typeof import('../src/config/defaults.js')>('config/defaults.js');
+const { decodeNetflowDatagram } = await fromDist<typeof import('../src/decoders/netflow.js')>('decoders/netflow.js');
+const { NetflowExporterState } = await fromDist<typeof import('../src/decoders/netflow-state.js')>('decoders/netflow-state.js');
+const { createDecodeCounters } = await fromDist<typeof import('../src/decoders/types.js')>('decoders/types.js');
+const { FlowPipeline } = await fromDist<typeof import('../src/pipeline.js')>('pipeline.js');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 400);

@@ -3,7 +3,7 @@
  * JavaScript sFlow decoder on npm) on the same datagrams, in the same process, interleaved round by
  * round so both see the same machine noise.
  *
- *   npm run bench:sflow            (= npx tsx bench/decode-sflow.ts)
+ *   npm run bench:sflow            (= npm run build && npx tsx bench/decode-sflow.ts)
  *
  * Input: every datagram of the corpus pmacctd sfprobe captures (1:1 and 1:10), repeated. Both
  * decoders see the same Buffers. The figure is samples (flow + counter samples) per second.
@@ -23,13 +23,17 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { defaultConfig } from '../src/config/defaults.js';
-import { decodeSflowDatagram, type InterfaceCounters, type SflowDecodeContext } from '../src/decoders/sflow.js';
-import { SflowAgentState } from '../src/decoders/sflow-state.js';
-import { createDecodeCounters } from '../src/decoders/types.js';
-import { FlowPipeline } from '../src/pipeline.js';
+import type { InterfaceCounters, SflowDecodeContext } from '../src/decoders/sflow.js';
 import type { FlowRecord } from '../src/record.js';
 import { corpusDatagrams } from '../test/helpers/corpus.js';
+import { fromDist } from './dist.js';
+
+const { defaultConfig } = await fromDist<typeof import('../src/config/defaults.js')>('config/defaults.js');
+const { decodeSflowDatagram } = await fromDist<typeof import('../src/decoders/sflow.js')>('decoders/sflow.js');
+const { SflowAgentState } = await fromDist<typeof import('../src/decoders/sflow-state.js')>('decoders/sflow-state.js');
+const { createDecodeCounters } = await fromDist<typeof import('../src/decoders/types.js')>('decoders/types.js');
+const { FlowPipeline } = await fromDist<typeof import('../src/pipeline.js')>('pipeline.js');
+type FlowPipeline = InstanceType<typeof FlowPipeline>;
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 400);

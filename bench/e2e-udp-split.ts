@@ -5,10 +5,13 @@
  * its rate is the ceiling of ingest.workers N however many cores there are. Also the single-thread
  * pipeline (handleDatagram) for comparison. Used by bench/e2e-udp.ts.
  */
-import { defaultConfig } from '../src/config/defaults.js';
-import { FlowPipeline } from '../src/pipeline.js';
-import { EnrichedBatchReader, EnrichedBatchWriter, type EnrichedBatch } from '../src/sources/enriched-batch.js';
+import type { EnrichedBatch } from '../src/sources/enriched-batch.js';
+import { fromDist } from './dist.js';
 import { dataDatagrams, helloDatagram, RECORDS_PER_DATAGRAM, type KeySpace } from './e2e-udp-datagrams.js';
+
+const { defaultConfig } = await fromDist<typeof import('../src/config/defaults.js')>('config/defaults.js');
+const { FlowPipeline } = await fromDist<typeof import('../src/pipeline.js')>('pipeline.js');
+const { EnrichedBatchReader, EnrichedBatchWriter } = await fromDist<typeof import('../src/sources/enriched-batch.js')>('sources/enriched-batch.js');
 
 export interface WorkSplit {
   /** ns per record of the single-thread pipeline. */

@@ -22,12 +22,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { Enricher, type EnricherConfig } from '../src/enrich/enricher.js';
-import { DEFAULT_LOCAL_NETWORKS } from '../src/enrich/orientation.js';
-import { createFlowRecord, type FlowRecord } from '../src/record.js';
-import { createFlowLabels } from '../src/rollup/types.js';
-import { parseAddress } from '../src/util/address.js';
+import type { EnricherConfig } from '../src/enrich/enricher.js';
+import type { FlowRecord } from '../src/record.js';
+import { fromDist } from './dist.js';
 import { median, printMachine, printTable } from './machine.js';
+
+const { Enricher } = await fromDist<typeof import('../src/enrich/enricher.js')>('enrich/enricher.js');
+type Enricher = InstanceType<typeof Enricher>;
+const { DEFAULT_LOCAL_NETWORKS } = await fromDist<typeof import('../src/enrich/orientation.js')>('enrich/orientation.js');
+const { createFlowRecord } = await fromDist<typeof import('../src/record.js')>('record.js');
+const { createFlowLabels } = await fromDist<typeof import('../src/rollup/types.js')>('rollup/types.js');
+const { parseAddress } = await fromDist<typeof import('../src/util/address.js')>('util/address.js');
 
 const { values: args } = parseArgs({
   options: {

@@ -8,7 +8,7 @@
  * records). Each size runs in a fresh child process, so RSS is that of one pipeline that has seen
  * that many keys.
  *
- *   npm run bench:keys            (= npx tsx bench/keys-scale.ts)
+ *   npm run bench:keys            (= npm run build && npx tsx bench/keys-scale.ts)
  *
  * Goals: cost at 1M keys <= 1.5x the cost at 1k keys; RSS <= 200 MB at 1M keys.
  */
@@ -16,10 +16,13 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { defaultConfig } from '../src/config/defaults.js';
-import { FlowPipeline } from '../src/pipeline.js';
+import { fromDist } from './dist.js';
 import { dataDatagrams, helloDatagram, RECORDS_PER_DATAGRAM } from './e2e-udp-datagrams.js';
 import { printMachine, printTable, si } from './machine.js';
+
+// The parent and every child (which runs this file again) time the compiled code in dist/.
+const { defaultConfig } = await fromDist<typeof import('../src/config/defaults.js')>('config/defaults.js');
+const { FlowPipeline } = await fromDist<typeof import('../src/pipeline.js')>('pipeline.js');
 
 const SIZES = (process.env.BENCH_KEYS ?? '1000,10000,100000,1000000').split(',').map(Number);
 const SHAPES = ['sweep', 'zipf'] as const;

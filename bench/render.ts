@@ -4,7 +4,7 @@
  * interleaved. Also the whole /metrics body as the daemon serves it (rollups, histograms and other
  * families, interface metrics, self-metrics) from a pipeline holding the same series.
  *
- *   npm run bench:render          (= npx tsx bench/render.ts)
+ *   npm run bench:render          (= npm run build && npx tsx bench/render.ts)
  *
  * Series: one rollup over (device, peer) whose label sets each give three counters (bytes,
  * packets, flows): 3,334 label sets for 10k series, 33,334 for 100k. flowgauge's time includes the
@@ -12,16 +12,18 @@
  * is bytes, as an HTTP response needs it.
  */
 import client from 'prom-client';
-import { defaultConfig } from '../src/config/defaults.js';
 import type { RollupDefinition } from '../src/config/types.js';
-import { renderExposition } from '../src/exporters/exposition.js';
-import { renderMetrics } from '../src/exporters/http-server.js';
-import { createSelfMetrics } from '../src/exporters/self-metrics.js';
-import { FlowPipeline } from '../src/pipeline.js';
-import { RollupEngine } from '../src/rollup/rollup-engine.js';
 import type { RollupSnapshot } from '../src/rollup/snapshot.js';
-import { createFlowLabels } from '../src/rollup/types.js';
+import { fromDist } from './dist.js';
 import { median, printMachine, printTable } from './machine.js';
+
+const { defaultConfig } = await fromDist<typeof import('../src/config/defaults.js')>('config/defaults.js');
+const { renderExposition } = await fromDist<typeof import('../src/exporters/exposition.js')>('exporters/exposition.js');
+const { renderMetrics } = await fromDist<typeof import('../src/exporters/http-server.js')>('exporters/http-server.js');
+const { createSelfMetrics } = await fromDist<typeof import('../src/exporters/self-metrics.js')>('exporters/self-metrics.js');
+const { FlowPipeline } = await fromDist<typeof import('../src/pipeline.js')>('pipeline.js');
+const { RollupEngine } = await fromDist<typeof import('../src/rollup/rollup-engine.js')>('rollup/rollup-engine.js');
+const { createFlowLabels } = await fromDist<typeof import('../src/rollup/types.js')>('rollup/types.js');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 

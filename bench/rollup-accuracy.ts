@@ -13,8 +13,11 @@
 import { parseArgs } from 'node:util';
 import type { RollupDefinition } from '../src/config/types.js';
 import type { SelectionOptions } from '../src/rollup/heavy-hitters.js';
-import { RollupFamily } from '../src/rollup/rollup-family.js';
+import { fromDist } from './dist.js';
 import { KeySpace, Random, Zipf, quantile, recordBytes } from './rollup-traffic.js';
+
+const { RollupFamily } = await fromDist<typeof import('../src/rollup/rollup-family.js')>('rollup/rollup-family.js');
+type RollupFamily = InstanceType<typeof RollupFamily>;
 
 const { values: args } = parseArgs({
   options: {

@@ -18,12 +18,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { FirstComeAdmission } from '../src/rollup/admission.js';
-import { defaultRollups } from '../src/rollup/defaults.js';
 import type { HeavyHitterSelection } from '../src/rollup/heavy-hitters.js';
-import { RollupEngine } from '../src/rollup/rollup-engine.js';
-import { RollupFamily } from '../src/rollup/rollup-family.js';
+import { fromDist } from './dist.js';
 import { KeySpace, Random, Zipf } from './rollup-traffic.js';
+
+const { FirstComeAdmission } = await fromDist<typeof import('../src/rollup/admission.js')>('rollup/admission.js');
+const { defaultRollups } = await fromDist<typeof import('../src/rollup/defaults.js')>('rollup/defaults.js');
+const { RollupEngine } = await fromDist<typeof import('../src/rollup/rollup-engine.js')>('rollup/rollup-engine.js');
+const { RollupFamily } = await fromDist<typeof import('../src/rollup/rollup-family.js')>('rollup/rollup-family.js');
 
 const { values: args } = parseArgs({
   options: {

@@ -4,7 +4,10 @@
  * two small pools (so a million distinct keys need only two thousand strings, and the benchmarks
  * measure the rollup rather than cache misses on the input).
  */
-import { createFlowLabels, type FlowLabels } from '../src/rollup/types.js';
+import type { FlowLabels } from '../src/rollup/types.js';
+import { fromDist } from './dist.js';
+
+const { createFlowLabels } = await fromDist<typeof import('../src/rollup/types.js')>('rollup/types.js');
 
 /** xorshift128+ style generator on 32-bit halves; deterministic per seed. */
 export class Random {

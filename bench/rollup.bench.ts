@@ -1,11 +1,14 @@
 /**
  * Hot-path cost of the rollup: records whose label sets are kept (the steady state) and an
- * adversarial stream where every record is a new peer (the fold path). Run: npx vitest bench --run bench/
+ * adversarial stream where every record is a new peer (the fold path). Run: npm run bench:rollup
  */
 import { test } from 'vitest';
-import { defaultRollups } from '../src/rollup/defaults.js';
-import { RollupEngine } from '../src/rollup/rollup-engine.js';
-import { createFlowLabels } from '../src/rollup/types.js';
+import { fromDist } from './dist.js';
+
+const { defaultRollups } = await fromDist<typeof import('../src/rollup/defaults.js')>('rollup/defaults.js');
+const { RollupEngine } = await fromDist<typeof import('../src/rollup/rollup-engine.js')>('rollup/rollup-engine.js');
+type RollupEngine = InstanceType<typeof RollupEngine>;
+const { createFlowLabels } = await fromDist<typeof import('../src/rollup/types.js')>('rollup/types.js');
 
 const RECORDS = 100_000;
 
