@@ -1,15 +1,18 @@
 /**
  * Shared by the UDP benchmarks: builds the C sender and receiver with the machine's gcc, runs
- * them, and runs the daemon as a child process (bench/e2e-udp-daemon.ts) with helpers to read its
- * counters. Everything binds 127.0.0.1.
+ * them, and runs the daemon as users do (`node bin/flowgauge.js --config FILE`, the compiled code
+ * in dist/) in a child process, with helpers to read its counters. Everything binds 127.0.0.1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { readUdpDrops } from '../src/sources/kernel-udp-stats.js';
+import { assertDistBuilt, fromDist } from './dist.js';
+
+const { readUdpDrops } = await fromDist<typeof import('../src/sources/kernel-udp-stats.js')>('sources/kernel-udp-stats.js');
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const BUILD_DIR = path.join(BENCH_DIR, '.build');
@@ -66,27 +69,9 @@ export function runSender(bin: string, port: number, file: string, rate: number,
   });
 }
 
-/** First stdout line of a child, with a timeout. */
-function firstLine(child: ChildProcess, what: string, timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${stderr}`)), timeoutMs);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      resolve(line);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code}: ${stderr}`));
-    });
-  });
-}
-
-/** The Node.js counting receiver (bench/e2e-udp-node-receiver.ts) as a command line. */
+/** The Node.js counting receiver (bench/e2e-udp-node-receiver.mjs, plain JavaScript) as a command line. */
 export function nodeReceiverCommand(): string[] {
-  return [process.execPath, '--import', 'tsx', path.join(BENCH_DIR, 'e2e-udp-node-receiver.ts')];
+  return [process.execPath, path.join(BENCH_DIR, 'e2e-udp-node-receiver.mjs')];
 }
 
 /** A receiver (the C one, or `command` + port) on `port`; stop() returns what it counted. */
@@ -127,13 +112,81 @@ export interface BenchDaemon {
   stop(): Promise<void>;
 }
 
-/** Starts bench/e2e-udp-daemon.ts in a child Node process (through tsx). */
-export async function startBenchDaemon(options: { port?: number; workers?: number }): Promise<BenchDaemon> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'e2e-udp-daemon.ts'), JSON.stringify(options)], {
-    cwd: REPO_DIR,
-    stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * The YAML the benchmark daemon runs with: the defaults except loopback listeners (HTTP on any free
+ * port, NetFlow on `udpPort`, no sFlow), a temporary state_dir and, if given, ingest.workers.
+ */
+export function benchDaemonConfig(udpPort: number, stateDir: string, workers?: number): string {
+  const lines = [
+    'listen:',
+    '  http: "127.0.0.1:0"',
+    `  netflow: ["127.0.0.1:${udpPort}"]`,
+    '  sflow: []',
+    `state_dir: ${JSON.stringify(stateDir)}`,
+  ];
+  if (workers !== undefined) lines.push(`ingest: { workers: ${workers} }`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Reads the daemon's JSON log lines (stderr) until it is started; returns its HTTP port. The
+ * lines keep being read afterwards, so the pipe never fills and blocks the daemon.
+ */
+function daemonStarted(child: ChildProcess, timeoutMs = 30_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stderr! });
+    const recent: string[] = [];
+    let http = 0;
+    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${recent.join('\n')}`)), timeoutMs);
+    const onExit = (code: number | null): void => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code}:\n${recent.join('\n')}`));
+    };
+    rl.on('line', (line) => {
+      recent.push(line);
+      if (recent.length > 50) recent.shift();
+      let entry: { msg?: string; address?: string };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        return;
+      }
+      if (entry.msg?.startsWith('serving /metrics') && entry.address) http = Number(entry.address.slice(entry.address.lastIndexOf(':') + 1));
+      if (entry.msg === 'flowgauge started') {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        if (http > 0) resolve(http);
+        else reject(new Error(`daemon started without logging its HTTP address:\n${recent.join('\n')}`));
+      }
+    });
+    child.once('exit', onExit);
   });
-  const { http, udp } = JSON.parse(await firstLine(child, 'daemon')) as { http: number; udp: number };
+}
+
+/**
+ * Starts the daemon in a child process as users run it: `node bin/flowgauge.js --config FILE`, so
+ * the compiled code in dist/ (ingest workers included) and a config file through the real loader.
+ */
+export async function startBenchDaemon(options: { port?: number; workers?: number }): Promise<BenchDaemon> {
+  assertDistBuilt();
+  const udp = options.port ?? (await freeUdpPort());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'flowgauge-bench-'));
+  const configFile = path.join(dir, 'flowgauge.yaml');
+  writeFileSync(configFile, benchDaemonConfig(udp, dir, options.workers));
+  const child = spawn(process.execPath, [path.join(REPO_DIR, 'bin', 'flowgauge.js'), '--config', configFile], {
+    cwd: REPO_DIR,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let http: number;
+  try {
+    http = await daemonStarted(child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const base = `http://127.0.0.1:${http}`;
   return {
     http,
@@ -149,12 +202,16 @@ export async function startBenchDaemon(options: { port?: number; workers?: numbe
       const text = await res.text();
       return { text, ms: performance.now() - t0 };
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        // A graceful stop (state file written), as a supervisor would ask for; killed if it hangs.
         child.kill('SIGTERM');
-      }),
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

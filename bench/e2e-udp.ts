@@ -3,7 +3,7 @@
  * each) that flowgauge takes with < 0.1% loss, against a minimal C recvmmsg receiver measured in
  * the same run, both fed by a rate-paced C sendmmsg sender.
  *
- *   npm run bench:e2e             (= npx tsx bench/e2e-udp.ts)
+ *   npm run bench:e2e             (= npm run build && npx tsx bench/e2e-udp.ts)
  *
  * Configurations: the C receiver (one socket, one thread); a Node.js dgram socket that only counts
  * (the floor of any Node collector); the daemon with ingest.workers 1 (the default single-thread

@@ -4,7 +4,7 @@
  * runs twice back to back, without and with the scraper, so the loss the scrapes add is the
  * difference of two figures taken under the same machine noise.
  *
- *   npm run bench:scrape          (= npx tsx bench/scrape-under-load.ts)
+ *   npm run bench:scrape          (= npm run build && npx tsx bench/scrape-under-load.ts)
  *
  * The datagrams cover 40 devices x 80 peers, which fills the default rollups to ~10k series.
  * Configurations: ingest.workers 1 and one worker per CPU. Environment: BENCH_RATES (datagrams/s,

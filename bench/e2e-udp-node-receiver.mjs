@@ -3,6 +3,7 @@
  * show how much of the gap to the C receiver is Node's receive path and how much is flowgauge's
  * work per record. Same socket buffer request as the daemon. Usage: PORT; prints "ready", then on
  * SIGTERM one line of JSON {"datagrams":N}.
+ * Plain JavaScript, so it runs on node alone, as the daemon does.
  */
 import dgram from 'node:dgram';
 
