@@ -56,11 +56,16 @@ export class Enricher {
   readonly peerNetworks: PrefixTable<string>;
   readonly addressText: AddressTextCache;
   private readonly interfaceText = new NumberTextCache();
+  /** Whether the inventory has address/CIDR entries, and MAC entries: without them their lookups are skipped. */
+  private readonly inventoryHasAddresses: boolean;
+  private readonly inventoryHasMacs: boolean;
 
   /** Throws an error naming the config key and entry when a network, inventory entry or app rule is invalid. */
   constructor(config: EnricherConfig, options: EnricherOptions = {}) {
     this.localNetworks = new LocalNetworks(config.localNetworks ?? []);
     this.inventory = new DeviceInventory(config.inventory ?? []);
+    this.inventoryHasAddresses = this.inventory.entries.some((e) => e.kind !== 'mac');
+    this.inventoryHasMacs = this.inventory.entries.some((e) => e.kind === 'mac');
     this.catalogue = new AppCatalogue(config.apps ?? []);
     this.peerNetworks = buildPeerNetworks(config.peerNetworks ?? []);
     this.addressText = new AddressTextCache(options.addressCacheSlots ?? DEFAULT_ADDRESS_CACHE_SLOTS);
@@ -107,11 +112,22 @@ export class Enricher {
       return;
     }
 
-    const inv = this.inventory;
-    const srcEntry = inv.lookupAddress(af, r.src);
-    const dstEntry = inv.lookupAddress(af, r.dst);
-    const srcLocal = srcEntry !== undefined || this.localNetworks.contains(af, r.src);
-    const dstLocal = dstEntry !== undefined || this.localNetworks.contains(af, r.dst);
+    const src = r.src;
+    const dst = r.dst;
+    let srcEntry: DeviceInfo | undefined;
+    let dstEntry: DeviceInfo | undefined;
+    let srcLocal: boolean;
+    let dstLocal: boolean;
+    if (this.inventoryHasAddresses) {
+      const inv = this.inventory;
+      srcEntry = inv.lookupAddress(af, src);
+      dstEntry = inv.lookupAddress(af, dst);
+      srcLocal = srcEntry !== undefined || this.localNetworks.contains(af, src);
+      dstLocal = dstEntry !== undefined || this.localNetworks.contains(af, dst);
+    } else {
+      srcLocal = this.localNetworks.contains(af, src);
+      dstLocal = this.localNetworks.contains(af, dst);
+    }
     const reported = isCloudSource(r.sourceKind) ? r.direction : Direction.unknown;
     const o = orient(srcLocal, dstLocal, reported);
     out.direction = ORIENTATION_DIRECTION[o];
@@ -119,15 +135,23 @@ export class Enricher {
     let devAddr: Uint8Array, devEntry: DeviceInfo | undefined;
     let peerAddr: Uint8Array, peerEntry: DeviceInfo | undefined;
     if (deviceIsDst(o)) {
-      devAddr = r.dst;
-      devEntry = this.withMac(dstEntry, dstLocal, r.hasDstMac, r.dstMac);
-      peerAddr = r.src;
-      peerEntry = this.withMac(srcEntry, srcLocal, r.hasSrcMac, r.srcMac);
+      devAddr = dst;
+      devEntry = dstEntry;
+      peerAddr = src;
+      peerEntry = srcEntry;
+      if (this.inventoryHasMacs) {
+        devEntry = this.withMac(dstEntry, dstLocal, r.hasDstMac, r.dstMac);
+        peerEntry = this.withMac(srcEntry, srcLocal, r.hasSrcMac, r.srcMac);
+      }
     } else {
-      devAddr = r.src;
-      devEntry = this.withMac(srcEntry, srcLocal, r.hasSrcMac, r.srcMac);
-      peerAddr = r.dst;
-      peerEntry = this.withMac(dstEntry, dstLocal, r.hasDstMac, r.dstMac);
+      devAddr = src;
+      devEntry = srcEntry;
+      peerAddr = dst;
+      peerEntry = dstEntry;
+      if (this.inventoryHasMacs) {
+        devEntry = this.withMac(srcEntry, srcLocal, r.hasSrcMac, r.srcMac);
+        peerEntry = this.withMac(dstEntry, dstLocal, r.hasDstMac, r.dstMac);
+      }
     }
 
     if (devEntry !== undefined) {
@@ -139,7 +163,8 @@ export class Enricher {
       out.site = '';
       out.type = '';
     }
-    const peerNet = this.peerNetworks.lookup(af, peerAddr);
+    // peerNetworks is public and could gain entries later, so its size is read per record.
+    const peerNet = this.peerNetworks.size === 0 ? undefined : this.peerNetworks.lookup(af, peerAddr);
     out.peer = peerNet ?? (peerEntry !== undefined ? peerEntry.name : this.addressText.text(af, peerAddr));
   }
 
