@@ -46,7 +46,8 @@ async function run(data: IngestWorkerData): Promise<void> {
   /** Receive time of the datagram being decoded (records are handed over during handleDatagram). */
   let receivedMs = 0;
   const pipeline = new FlowPipeline(data.config, {
-    onEnriched: (r, labels) => writer.add(r, labels, receivedMs),
+    // Label sets go by the id of their cache entry: the main thread keeps labels and routes per id.
+    onEnriched: (r, labels, labelSetId, labelSetChanged) => writer.add(r, labels, receivedMs, labelSetId, labelSetChanged),
     onInterfaceCounters: (c) => void interfaceCounters.push({ ...c }),
   });
   if (data.templates) pipeline.restoreTemplates(data.templates, Date.now());

@@ -16,8 +16,6 @@ import type { Logger } from 'pino';
 import type { FlowgaugeConfig } from '../config/types.js';
 import type { DecodeErrorReason } from '../decoders/types.js';
 import { ExporterEntry, type ExportProtocol, type FlowPipeline, type LimitCounts } from '../pipeline.js';
-import type { FlowRecord } from '../record.js';
-import type { FlowLabels } from '../rollup/types.js';
 import { EnrichedBatchReader } from './enriched-batch.js';
 import type { ExporterReport, IngestWorkerData, ListenerReport, MainToWorker, WorkerToMain } from './ingest-messages.js';
 import { ExporterAllowlist, UdpListener, type ListenAddress } from './udp-listener.js';
@@ -89,7 +87,6 @@ export class IngestWorkerPool {
   private readonly inFlight: SharedArrayBuffer;
   private readonly inFlightCounts: Int32Array;
   private stopping = false;
-  private readonly count: (r: FlowRecord, labels: FlowLabels, receivedMs: number) => void;
 
   constructor(options: IngestWorkerPoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1 || options.workers > MAX_INGEST_WORKERS) {
@@ -107,8 +104,6 @@ export class IngestWorkerPool {
           onRejected: () => undefined,
         }),
     );
-    const pipeline = options.pipeline;
-    this.count = (r, labels, receivedMs) => pipeline.countEnriched(r, labels, receivedMs);
     this.inFlight = new SharedArrayBuffer(4 * options.workers);
     this.inFlightCounts = new Int32Array(this.inFlight);
   }
@@ -207,9 +202,12 @@ export class IngestWorkerPool {
   }
 
   private countBatch(slot: WorkerSlot, batch: Extract<WorkerToMain, { type: 'batch' }>): void {
-    const pipeline = this.options.pipeline;
     try {
-      slot.reader.read(batch, this.count);
+      // The reader keeps the worker's label sets and a route per set into the main pipeline's rollups.
+      slot.reader.read(batch, this.options.pipeline);
+    } catch (err) {
+      // The rest of this batch is lost; the daemon keeps counting the next ones.
+      this.options.logger?.error({ worker: slot.index, err: (err as Error).message }, 'ingest batch could not be counted');
     } finally {
       Atomics.sub(this.inFlightCounts, slot.index, 1);
       Atomics.notify(this.inFlightCounts, slot.index);
