@@ -11,9 +11,9 @@
  * - ipv4 inventory: the same records with 50 inventory address entries (the 8 devices among
  *   them), 5 inventory CIDRs and 3 peer_networks that cover part of the peers;
  * - ipv6 default: 8 devices in fd00::/8 x 25 peers in 2001:db8::/32, default config;
- * - ipv4 1M peers: every record a peer not seen for a million records (address text cache
- *   misses: each peer is formatted); the loop writes the peer's 4 address bytes into one of 8
- *   prebuilt records, which is part of the figure.
+ * - ipv4 / ipv6 1M peers: every record a peer not seen for a million records (address text
+ *   cache misses: each peer is formatted); the loop writes 4 bytes of the peer's address into one
+ *   of 16 prebuilt records, which is part of the figure.
  *
  * Each scenario runs in a fresh child process, as a daemon runs one config: in one process the
  * later scenarios would run on code the JIT had specialized for the earlier ones. Times are CPU
@@ -138,12 +138,16 @@ function timeRecords(e: Enricher, records: FlowRecord[], perPass: number): numbe
   return times;
 }
 
-/** Each pass enriches SWEEP_PEERS records, each with a different peer in 203.0.0.0/12. */
-function timePeerSweep(e: Enricher): number[] {
+/**
+ * Each pass enriches SWEEP_PEERS records, each with a different peer: 203.0.0.0/12 for IPv4,
+ * 2001:db8::/32 (the low 32 bits vary) for IPv6.
+ */
+function timePeerSweep(e: Enricher, af: 4 | 6): number[] {
   const out = createFlowLabels();
-  const records = mix(4).slice(0, 2 * DEVICES);
+  const records = mix(af).slice(0, 2 * DEVICES);
   let sink = 0;
-  const base = 203 << 24;
+  const base = af === 4 ? 203 << 24 : 0;
+  const at = af === 4 ? 0 : 12;
   const pass = (): number => {
     const t0 = process.cpuUsage();
     for (let i = 0; i < SWEEP_PEERS; i++) {
@@ -151,10 +155,10 @@ function timePeerSweep(e: Enricher): number[] {
       // Even records are outbound (peer = dst), odd ones inbound (peer = src).
       const peer = (i & 1) === 0 ? r.dst : r.src;
       const a = base + i;
-      peer[0] = a >>> 24;
-      peer[1] = a >>> 16;
-      peer[2] = a >>> 8;
-      peer[3] = a;
+      peer[at] = a >>> 24;
+      peer[at + 1] = a >>> 16;
+      peer[at + 2] = a >>> 8;
+      peer[at + 3] = a;
       e.enrich(r, out);
       sink += out.peer.length;
     }
@@ -176,7 +180,8 @@ const SCENARIOS: Record<string, { label: string; records: number; run: () => num
     run: () => timeRecords(new Enricher(inventoryConfig()), mix(4), RECORDS),
   },
   v6: { label: 'ipv6 default (8 x 25)', records: RECORDS, run: () => timeRecords(new Enricher(DEFAULT_CONFIG), mix(6), RECORDS) },
-  sweep: { label: 'ipv4 1M distinct peers (misses)', records: SWEEP_PEERS, run: () => timePeerSweep(new Enricher(DEFAULT_CONFIG)) },
+  sweep: { label: 'ipv4 1M distinct peers (misses)', records: SWEEP_PEERS, run: () => timePeerSweep(new Enricher(DEFAULT_CONFIG), 4) },
+  sweep6: { label: 'ipv6 1M distinct peers (misses)', records: SWEEP_PEERS, run: () => timePeerSweep(new Enricher(DEFAULT_CONFIG), 6) },
 };
 
 if (args.scenario !== undefined) {
