@@ -42,7 +42,9 @@ export function measureWorkSplit(space: KeySpace, passes = 200): WorkSplit {
 
   const batches: EnrichedBatch[] = [];
   const writer = new EnrichedBatchWriter(1024, (b) => batches.push(b));
-  const worker = new FlowPipeline(defaultConfig(), { onEnriched: (r, labels) => writer.add(r, labels, now) });
+  const worker = new FlowPipeline(defaultConfig(), {
+    onEnriched: (r, labels, labelSetId, labelSetChanged) => writer.add(r, labels, now, labelSetId, labelSetChanged),
+  });
   worker.handleDatagram(helloDatagram(), '127.0.0.1', now);
   const runWorker = (n: number): void => {
     for (let p = 0; p < n; p++) for (const d of datagrams) worker.handleDatagram(d, '127.0.0.1', now);
@@ -50,10 +52,10 @@ export function measureWorkSplit(space: KeySpace, passes = 200): WorkSplit {
   };
   const main = new FlowPipeline(defaultConfig());
   const reader = new EnrichedBatchReader();
-  const count = main.countEnriched.bind(main);
   const runMain = (): void => {
     for (const b of batches) {
-      reader.read(b, count);
+      // As the ingest worker pool does: label sets by id, counted through the reader's routes.
+      reader.read(b, main);
       writer.recycle(b.ids, b.numbers, b.bytes);
     }
     batches.length = 0;
