@@ -64,7 +64,11 @@ function optionalText(v: unknown): string {
 
 export class DeviceInventory {
   private readonly byAddress = new PrefixTable<DeviceInfo>();
-  private readonly byMac = new Map<number, DeviceInfo>();
+  /**
+   * MAC entries by the MAC's upper 24 bits, then its lower 24 bits: both halves are small integers,
+   * so a lookup boxes nothing (a 48-bit key is a heap number, allocated on every Map.get).
+   */
+  private readonly byMac = new Map<number, Map<number, DeviceInfo>>();
   readonly entries: readonly DeviceInfo[];
 
   /** Throws InventoryError naming the entry for an unparseable match, an empty name or a duplicate. */
@@ -84,7 +88,10 @@ export class DeviceInventory {
         if (earlier !== undefined) throw new InventoryError(index, match, `same MAC as the earlier entry "${earlier}"`);
         seen.set(key, match);
         const info: DeviceInfo = { name, type: optionalText(e.type), site: optionalText(e.site), match, kind: 'mac' };
-        this.byMac.set(mac, info);
+        const hi = Math.floor(mac / 0x1000000);
+        let group = this.byMac.get(hi);
+        if (group === undefined) this.byMac.set(hi, (group = new Map()));
+        group.set(mac % 0x1000000, info);
         infos.push(info);
         return;
       }
@@ -123,8 +130,8 @@ export class DeviceInventory {
 
   lookupMac(mac: Uint8Array): DeviceInfo | undefined {
     if (this.byMac.size === 0) return undefined;
-    const k = macKey(mac);
-    return k === 0 ? undefined : this.byMac.get(k);
+    // The all-zero MAC (no MAC) is never an entry: the constructor refuses it.
+    return this.byMac.get((mac[0] << 16) | (mac[1] << 8) | mac[2])?.get((mac[3] << 16) | (mac[4] << 8) | mac[5]);
   }
 
   /**
