@@ -11,16 +11,16 @@
  * the address lookups, the label text and every rollup lookup; a miss costs what the uncached
  * path costs plus filling the entry.
  *
- * Set-associative with two ways, like a CPU cache: bounded by construction, no eviction
- * bookkeeping beyond one bit per set. Records with a metadata bag (cloud sources) are not cached:
- * their labels also come from the bag.
+ * Set-associative with eight ways, like a CPU cache: bounded by construction, no eviction
+ * bookkeeping (a random way is replaced). Records with a metadata bag (cloud sources)
+ * are not cached: their labels also come from the bag.
  */
 import type { Enricher } from './enrich/enricher.js';
 import { isCloudSource } from './enrich/orientation.js';
 import type { FlowRecord } from './record.js';
 import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 
-/** Entries held at most by default (two per set). */
+/** Entries held at most by default (eight per set). */
 export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 8192;
 
 /**
@@ -28,10 +28,16 @@ export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 8192;
  * then the addresses (one word each for IPv4, four for IPv6).
  */
 const KEY_WORDS = 12;
-const WAYS = 2;
+const WAYS = 8;
 
 function word(b: Uint8Array, off: number): number {
   return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
+
+function textHash(s: string): number {
+  let h = 0x2545f491;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 export class FlowKeyCache {
@@ -55,14 +61,17 @@ export class FlowKeyCache {
   private readonly shift: number;
   private readonly keys: Int32Array;
   private readonly used: Uint8Array;
-  /** Way to replace next, per set. */
-  private readonly victim: Uint8Array;
+  /** State of the xorshift generator that picks the way to replace. */
+  private random = 0x6d2b79f5;
   private readonly exporters: string[];
   private readonly sources: string[];
   private readonly apps: string[];
   private readonly macs: Uint8Array;
   private readonly labels: Array<FlowLabels | undefined>;
   private readonly routes: Array<Int32Array | undefined>;
+  /** Exporter of the previous lookup and a hash of its text (records come in runs per exporter). */
+  private lastExporter = '';
+  private exporterHash = 0x2545f491;
   /** The record's key, built once per lookup. */
   private readonly key = new Int32Array(KEY_WORDS);
   private readonly emptyRoute = new Int32Array(0);
@@ -84,10 +93,10 @@ export class FlowKeyCache {
     let bits = 4;
     while (1 << bits < entries && bits < 24) bits++;
     this.entries = 1 << bits;
-    this.shift = 32 - (bits - 1);
+    // One set per WAYS entries: the hash's top log2(entries / WAYS) bits pick it.
+    this.shift = 32 - (bits - Math.log2(WAYS));
     this.keys = new Int32Array(this.entries * KEY_WORDS);
     this.used = new Uint8Array(this.entries);
-    this.victim = new Uint8Array(this.entries / WAYS);
     this.exporters = new Array<string>(this.entries).fill('');
     this.sources = new Array<string>(this.entries).fill('');
     this.apps = new Array<string>(this.entries).fill('');
@@ -126,16 +135,30 @@ export class FlowKeyCache {
       words = 6;
     }
 
-    let h = Math.imul(k[0] ^ 0x2545f491, 0x9e3779b1);
+    // Several exporters often report the same flows (both ends of a path, or a fleet of gateways
+    // with the same private addressing): the exporter must spread keys over sets too.
+    if (r.exporter !== this.lastExporter) {
+      this.lastExporter = r.exporter;
+      this.exporterHash = textHash(r.exporter);
+    }
+    let h = Math.imul(k[0] ^ this.exporterHash, 0x9e3779b1);
     for (let i = 1; i < words; i++) h = Math.imul(h ^ k[i], 0x85ebca6b) ^ (h >>> 13);
     // Cheap fingerprint of the application, so one pair's applications spread over sets.
     const appLen = app.length;
     h = Math.imul(h ^ ((appLen << 16) | (appLen > 0 ? app.charCodeAt(0) ^ (app.charCodeAt(appLen - 1) << 8) : 0)), 0xc2b2ae35);
-    h ^= h >>> 15;
+    // MurmurHash3's finaliser: the set comes from the top bits, which must depend on every input bit.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
     const set = h >>> this.shift;
     const first = set * WAYS;
+    let free = -1;
     for (let e = first; e < first + WAYS; e++) {
-      if (this.used[e] === 1 && this.matches(e, r, app, words)) {
+      if (this.used[e] === 0) {
+        if (free < 0) free = e;
+      } else if (this.matches(e, r, app, words)) {
         this.hits++;
         this.lastEntry = e;
         this.lastFilled = false;
@@ -144,11 +167,23 @@ export class FlowKeyCache {
       }
     }
     this.misses++;
-    const e = first + this.victim[set];
-    this.victim[set] = (this.victim[set] + 1) % WAYS;
+    const e = free >= 0 ? free : first + this.randomWay();
     this.lastEntry = e;
     this.lastFilled = true;
     return this.fill(e, r, app, words);
+  }
+
+  /**
+   * The way to replace in a full set, at random: unlike round robin (or LRU), a set that more
+   * keys than ways cycle through still keeps most of them.
+   */
+  private randomWay(): number {
+    let x = this.random;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.random = x;
+    return (x >>> 0) % WAYS;
   }
 
   /** `words`: the key's length, which the first word (af) fixes. */

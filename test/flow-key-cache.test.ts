@@ -186,6 +186,41 @@ describe('FlowKeyCache', () => {
     });
   }
 
+  it('holds a working set well within its size: one miss per key, whichever exporters report it', () => {
+    const c = testConfig(false);
+    const cache = new FlowKeyCache(new Enricher(c), undefined, 2048);
+    const r = createFlowRecord();
+    r.sourceKind = 'netflow9';
+    r.af = 4;
+    r.protocol = 6;
+    let keys = 0;
+    for (let pass = 0; pass < 10; pass++) {
+      keys = 0;
+      // Eight exporters reporting the same 25 device-peer pairs in both directions: 400 keys.
+      for (const exporter of ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5', '192.0.2.6', '192.0.2.7', '192.0.2.8']) {
+        r.exporter = exporter;
+        for (let d = 0; d < 5; d++) {
+          for (let p = 0; p < 5; p++) {
+            for (const out of [true, false]) {
+              setV4(out ? r.src : r.dst, 0x0a000001 + d);
+              setV4(out ? r.dst : r.src, 0xcb007100 + p);
+              r.srcPort = out ? 40000 + pass : 443;
+              r.dstPort = out ? 443 : 40000 + pass;
+              cache.resolve(r);
+              expect(cache.lastEntry).toBeGreaterThanOrEqual(0);
+              expect(cache.lastEntry).toBeLessThan(cache.entries);
+              keys++;
+            }
+          }
+        }
+      }
+    }
+    expect(keys).toBe(400);
+    // At a fifth of the capacity, no set of eight ways should overflow: one miss per key.
+    expect(cache.misses).toBeLessThanOrEqual(keys + 5);
+    expect(cache.hits + cache.misses).toBe(4000);
+  });
+
   it('keys on the MAC addresses only when the inventory names devices by MAC', () => {
     const r = createFlowRecord();
     r.sourceKind = 'netflow9';
@@ -235,5 +270,7 @@ describe('FlowKeyCache', () => {
       expect(a[i].rejectedRecords).toBe(b[i].rejectedRecords);
     }
     expect(p.keyCache.hits).toBeGreaterThan(0);
+    expect(p.keyCacheCounts()).toEqual({ hits: p.keyCache.hits, misses: p.keyCache.misses });
+    expect(p.keyCache.hits + p.keyCache.misses).toBe(5000);
   });
 });
