@@ -92,6 +92,12 @@ export interface LimitCounts {
   sflow_sources: number;
 }
 
+/** Flow key cache lookups: served from the cache, or enriched and filled (flow-key-cache.ts). */
+export interface KeyCacheCounts {
+  hits: number;
+  misses: number;
+}
+
 export interface PipelineDropCounters {
   /** Datagrams from exporters outside exporter_allowlist. */
   notAllowed: number;
@@ -116,6 +122,8 @@ export class FlowPipeline {
   private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
   private readonly onEnriched: PipelineOptions['onEnriched'];
+  /** Flow key cache lookups in ingest workers, where those caches live; keyCacheCounts() adds them. */
+  readonly workerKeyCache: KeyCacheCounts = { hits: 0, misses: 0 };
   /** State bounds hit in ingest workers, where that state lives; limitCounts() adds them. */
   readonly workerLimits: LimitCounts = { exporters: 0, netflow_templates: 0, netflow_pending: 0, sflow_agents: 0, sflow_sources: 0 };
   private lastReceiveTime = NaN;
@@ -272,6 +280,11 @@ export class FlowPipeline {
 
   private newNetflowState(): NetflowExporterState {
     return new NetflowExporterState({ maxPendingRecords: this.config.netflow.pendingRecordsPerExporter });
+  }
+
+  /** Flow key cache lookups of this pipeline and of the ingest workers it mirrors. */
+  keyCacheCounts(): KeyCacheCounts {
+    return { hits: this.keyCache.hits + this.workerKeyCache.hits, misses: this.keyCache.misses + this.workerKeyCache.misses };
   }
 
   /** Times each state bound bit, summed over exporters (read at scrape time, not on the hot path). */

@@ -84,6 +84,9 @@ describe('ingest workers over loopback UDP', () => {
     expect(sumOf(samples, 'flow_device_bytes_total')).toBe(bytes);
     expect(sumOf(samples, 'flow_peer_bytes_total')).toBe(bytes);
     expect(sumOf(samples, 'flowgauge_records_total')).toBe(flows);
+    // Every record went through a worker's flow key cache, and the workers' counts are summed.
+    expect(sumOf(samples, 'flowgauge_flow_key_cache_lookups_total')).toBe(flows);
+    expect(sumOf(samples, 'flowgauge_flow_key_cache_lookups_total', { result: 'hit' })).toBeGreaterThan(0);
     // Templates learned in the workers are mirrored for /status and saved at shutdown.
     const exporter = d.pipeline.exporters.get('127.0.0.6');
     expect(exporter?.netflow?.templates().length).toBeGreaterThan(0);

@@ -121,6 +121,18 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
     },
   });
   new client.Counter({
+    name: 'flowgauge_flow_key_cache_lookups_total',
+    help: 'Records looked up in the flow key cache, by result: hit (labels and rows reused) or miss (enriched and cached).',
+    labelNames: ['result'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const c = pipeline.keyCacheCounts();
+      this.inc({ result: 'hit' }, c.hits);
+      this.inc({ result: 'miss' }, c.misses);
+    },
+  });
+  new client.Counter({
     name: 'flowgauge_limit_reached_total',
     help: 'Times a bound on state keyed by network data refused or dropped something, by limit (docs/reliability.md).',
     labelNames: ['limit'] as const,

@@ -5,7 +5,7 @@
 import type { FlowgaugeConfig } from '../config/types.js';
 import type { InterfaceCounters } from '../decoders/sflow.js';
 import type { DecodeErrorReason } from '../decoders/types.js';
-import type { ExportProtocol, LimitCounts, PipelineDropCounters } from '../pipeline.js';
+import type { ExportProtocol, KeyCacheCounts, LimitCounts, PipelineDropCounters } from '../pipeline.js';
 import type { EnrichedBatch } from './enriched-batch.js';
 import type { ListenAddress } from './udp-listener.js';
 
@@ -65,6 +65,8 @@ export type WorkerToMain =
       interfaceCounters: InterfaceCounters[];
       /** Templates of every exporter this worker knows, when they changed since the last report. */
       templates: Record<string, unknown> | undefined;
+      /** This worker's flow key cache lookups so far. */
+      keyCache: KeyCacheCounts;
     }
   | { type: 'stopped' };
 

@@ -102,6 +102,7 @@ async function run(data: IngestWorkerData): Promise<void> {
       limits: pipeline.limitCounts(),
       interfaceCounters: interfaceCounters.splice(0),
       templates: templatesChanged ? pipeline.saveTemplates() : undefined,
+      keyCache: { hits: pipeline.keyCache.hits, misses: pipeline.keyCache.misses },
     });
   };
   const flush = (force = false): void => {

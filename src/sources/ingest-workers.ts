@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { FlowgaugeConfig } from '../config/types.js';
 import type { DecodeErrorReason } from '../decoders/types.js';
-import { ExporterEntry, type ExportProtocol, type FlowPipeline, type LimitCounts } from '../pipeline.js';
+import { ExporterEntry, type ExportProtocol, type FlowPipeline, type KeyCacheCounts, type LimitCounts } from '../pipeline.js';
 import { EnrichedBatchReader } from './enriched-batch.js';
 import type { ExporterReport, IngestWorkerData, ListenerReport, MainToWorker, WorkerToMain } from './ingest-messages.js';
 import { ExporterAllowlist, UdpListener, type ListenAddress } from './udp-listener.js';
@@ -46,6 +46,7 @@ interface WorkerSlot {
   listeners: ListenerReport[];
   drops: { notAllowed: number; exporterLimit: number; decodeFailed: number };
   limits: LimitCounts | undefined;
+  keyCache: KeyCacheCounts;
   stopped: Promise<void>;
   exited: boolean;
 }
@@ -158,6 +159,7 @@ export class IngestWorkerPool {
       listeners: [],
       drops: { notAllowed: 0, exporterLimit: 0, decodeFailed: 0 },
       limits: undefined,
+      keyCache: { hits: 0, misses: 0 },
       stopped: new Promise<void>((resolve) => (resolveStopped = resolve)),
       exited: false,
     };
@@ -259,6 +261,14 @@ export class IngestWorkerPool {
       wl.netflow_pending += s.limits?.netflow_pending ?? 0;
       wl.sflow_agents += s.limits?.sflow_agents ?? 0;
       wl.sflow_sources += s.limits?.sflow_sources ?? 0;
+    }
+    slot.keyCache = msg.keyCache;
+    const kc = pipeline.workerKeyCache;
+    kc.hits = 0;
+    kc.misses = 0;
+    for (const s of this.slots) {
+      kc.hits += s.keyCache.hits;
+      kc.misses += s.keyCache.misses;
     }
     for (const c of msg.interfaceCounters) pipeline.interfaces.add(c);
     if (msg.templates) {
