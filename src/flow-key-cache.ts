@@ -24,8 +24,8 @@ import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 8192;
 
 /**
- * Int32 words of the numeric key: af with action and direction, protocol, the two interfaces,
- * then the addresses (one word each for IPv4, four for IPv6).
+ * Int32 words of the numeric key: af with action and direction, the addresses (one word each for
+ * IPv4, four for IPv6), protocol, the two interfaces.
  */
 const KEY_WORDS = 12;
 const WAYS = 8;
@@ -33,6 +33,17 @@ const WAYS = 8;
 function word(b: Uint8Array, off: number): number {
   return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
 }
+
+/** What keeps the routes (RollupEngine). */
+export interface RouteSource {
+  newRoute(): Int32Array;
+  resetRoute(route: Int32Array): void;
+}
+
+/** Lookups per window of the miss-rate estimate. */
+const WINDOW = 1024;
+/** While more than half of a window's lookups missed, only one miss in FILL_WHEN_THRASHING fills an entry. */
+const FILL_WHEN_THRASHING = 8;
 
 function textHash(s: string): number {
   let h = 0x2545f491;
@@ -45,18 +56,23 @@ export class FlowKeyCache {
   /** Lookups served from the cache, and those that enriched. */
   hits = 0;
   misses = 0;
-  /** Route of the label set of the last resolve(). */
+  /** Misses that filled no entry, because most lookups were missing at the time (see bypass). */
+  bypassed = 0;
+  /**
+   * Route of the label set of the last resolve(); empty (length 0) when the record has none, and
+   * is to be counted without one.
+   */
   route: Int32Array = new Int32Array(0);
   /**
-   * Entry of the last resolve() (0 .. entries-1): an id for its label set until that entry is
-   * filled again, which lastFilled announces (the entry then holds another label set).
+   * Entry of the last resolve() (0 .. entries-1), or -1 when it filled none (bypass): an id for
+   * its label set until that entry is filled again, which lastFilled announces (the entry then
+   * holds another label set).
    */
   lastEntry = -1;
   lastFilled = false;
 
   private readonly enricher: Enricher;
-  private readonly newRoute: (() => Int32Array) | undefined;
-  private readonly resetRoute: ((route: Int32Array) => void) | undefined;
+  private readonly routeSource: RouteSource | undefined;
   private readonly macAware: boolean;
   private readonly shift: number;
   private readonly keys: Int32Array;
@@ -72,6 +88,11 @@ export class FlowKeyCache {
   /** Exporter of the previous lookup and a hash of its text (records come in runs per exporter). */
   private lastExporter = '';
   private exporterHash = 0x2545f491;
+  private window = 0;
+  private windowMisses = 0;
+  private fillEvery = 1;
+  private skips = 0;
+  private readonly scratch: FlowLabels = createFlowLabels();
   /** The record's key, built once per lookup. */
   private readonly key = new Int32Array(KEY_WORDS);
   private readonly emptyRoute = new Int32Array(0);
@@ -82,12 +103,11 @@ export class FlowKeyCache {
    */
   constructor(
     enricher: Enricher,
-    routes?: { newRoute(): Int32Array; resetRoute(route: Int32Array): void },
+    routes?: RouteSource,
     entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES,
   ) {
     this.enricher = enricher;
-    this.newRoute = routes === undefined ? undefined : () => routes.newRoute();
-    this.resetRoute = routes === undefined ? undefined : (r) => routes.resetRoute(r);
+    this.routeSource = routes;
     // The inventory's MAC entries name a device only through its MAC: then the MACs are key too.
     this.macAware = enricher.inventory.entries.some((e) => e.kind === 'mac');
     let bits = 4;
@@ -113,27 +133,29 @@ export class FlowKeyCache {
     const k = this.key;
     const af = r.af;
     const app = this.enricher.appLabel(r);
-    // af (0, 4, 6), action and direction (enums 0-2) share one word.
+    // af (0, 4, 6), action and direction (enums 0-2) share the first word, which also fixes the
+    // key's length; the addresses come next, as they tell keys apart soonest.
     k[0] = af | (r.action << 8) | ((isCloudSource(r.sourceKind) ? r.direction : 0) << 16);
-    k[1] = r.protocol;
-    k[2] = r.inputIf | 0;
-    k[3] = r.outputIf | 0;
-    let words: number;
+    let w: number;
     if (af === 6) {
-      k[4] = word(r.src, 0);
-      k[5] = word(r.src, 4);
-      k[6] = word(r.src, 8);
-      k[7] = word(r.src, 12);
-      k[8] = word(r.dst, 0);
-      k[9] = word(r.dst, 4);
-      k[10] = word(r.dst, 8);
-      k[11] = word(r.dst, 12);
-      words = 12;
+      k[1] = word(r.src, 0);
+      k[2] = word(r.src, 4);
+      k[3] = word(r.src, 8);
+      k[4] = word(r.src, 12);
+      k[5] = word(r.dst, 0);
+      k[6] = word(r.dst, 4);
+      k[7] = word(r.dst, 8);
+      k[8] = word(r.dst, 12);
+      w = 9;
     } else {
-      k[4] = af === 4 ? word(r.src, 0) : 0;
-      k[5] = af === 4 ? word(r.dst, 0) : 0;
-      words = 6;
+      k[1] = af === 4 ? word(r.src, 0) : 0;
+      k[2] = af === 4 ? word(r.dst, 0) : 0;
+      w = 3;
     }
+    k[w] = r.protocol;
+    k[w + 1] = r.inputIf | 0;
+    k[w + 2] = r.outputIf | 0;
+    const words = w + 3;
 
     // Several exporters often report the same flows (both ends of a path, or a fleet of gateways
     // with the same private addressing): the exporter must spread keys over sets too.
@@ -152,6 +174,11 @@ export class FlowKeyCache {
     h ^= h >>> 13;
     h = Math.imul(h, 0xc2b2ae35);
     h ^= h >>> 16;
+    if (++this.window === WINDOW) {
+      this.fillEvery = this.windowMisses > WINDOW / 2 ? FILL_WHEN_THRASHING : 1;
+      this.window = 0;
+      this.windowMisses = 0;
+    }
     const set = h >>> this.shift;
     const first = set * WAYS;
     let free = -1;
@@ -167,10 +194,26 @@ export class FlowKeyCache {
       }
     }
     this.misses++;
+    this.windowMisses++;
+    if (free < 0 && this.fillEvery > 1 && ++this.skips % this.fillEvery !== 0) return this.bypass(r);
     const e = free >= 0 ? free : first + this.randomWay();
     this.lastEntry = e;
     this.lastFilled = true;
     return this.fill(e, r, app, words);
+  }
+
+  /**
+   * A miss not worth an entry: while the keys in flight outnumber the entries (a scan, a flood
+   * of new addresses), filling on every miss would only churn entries, evicting the keys that
+   * repeat. The record is enriched into a scratch object and counted without a route.
+   */
+  private bypass(r: FlowRecord): FlowLabels {
+    this.bypassed++;
+    this.lastEntry = -1;
+    this.lastFilled = false;
+    this.route = this.emptyRoute;
+    this.enricher.enrich(r, this.scratch);
+    return this.scratch;
   }
 
   /**
@@ -228,12 +271,13 @@ export class FlowKeyCache {
     }
     this.enricher.enrich(r, labels);
     let route = this.routes[e];
-    if (this.newRoute !== undefined) {
+    const source = this.routeSource;
+    if (source !== undefined) {
       if (route === undefined) {
-        route = this.newRoute();
+        route = source.newRoute();
         this.routes[e] = route;
       } else {
-        this.resetRoute!(route);
+        source.resetRoute(route);
       }
     }
     this.used[e] = 1;

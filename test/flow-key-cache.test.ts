@@ -170,7 +170,13 @@ describe('FlowKeyCache', () => {
         reference.enrich(r, labels);
         expect(got).toEqual(labels);
         const rate = r.samplingRate;
-        cached.countRouted(cache.route, r, got, r.bytes * rate, r.packets * rate, r.flows);
+        if (cache.route.length === 0) {
+          // A miss the cache did not keep (most lookups missing): counted without a route.
+          cached.add(got, r.bytes * rate, r.packets * rate, r.flows);
+          cached.observe(r, got);
+        } else {
+          cached.countRouted(cache.route, r, got, r.bytes * rate, r.packets * rate, r.flows);
+        }
         plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
         plain.observe(r, labels);
         if (i % 4000 === 3999) expect(snapshotOf(cached, t)).toEqual(snapshotOf(plain, t));
@@ -181,8 +187,10 @@ describe('FlowKeyCache', () => {
       expect(stats.reduce((n, s) => n + s.evictions, 0)).toBeGreaterThan(0);
       expect(stats.reduce((n, s) => n + s.rejectedRecords, 0)).toBeGreaterThan(0);
       expect(cached.measureStats().find((s) => s.name === 'flow_device_distinct_peers')!.evictions).toBeGreaterThan(0);
-      expect(cache.hits).toBeGreaterThan(10_000);
+      expect(cache.hits).toBeGreaterThan(5000);
       expect(cache.misses).toBeGreaterThan(1000);
+      // The flood of new peers made most lookups miss, so most of its misses filled no entry.
+      expect(cache.bypassed).toBeGreaterThan(1000);
     });
   }
 
