@@ -12,8 +12,10 @@
  * path costs plus filling the entry.
  *
  * Set-associative with eight ways, like a CPU cache: bounded by construction, no eviction
- * bookkeeping (a random way is replaced). Records with a metadata bag (cloud sources)
- * are not cached: their labels also come from the bag.
+ * bookkeeping (a free way, else a random one, is replaced). An entry's key is a run of integers
+ * (the strings in it, exporter, source kind and application, as small interned ids), so that a
+ * lookup reads one or two cache lines per way it compares. Records with a metadata bag (cloud
+ * sources) are not cached: their labels also come from the bag.
  */
 import type { Enricher } from './enrich/enricher.js';
 import { isCloudSource } from './enrich/orientation.js';
@@ -21,14 +23,17 @@ import type { FlowRecord } from './record.js';
 import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 
 /** Entries held at most by default (eight per set). */
-export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 8192;
+export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 32768;
 
 /**
- * Int32 words of the numeric key: af with action and direction, the addresses (one word each for
- * IPv4, four for IPv6), protocol, the two interfaces.
+ * Int32 words per entry: [0] 1 + af with action and direction;
+ * [1] exporter id, [2] source kind and application ids; then the addresses (one word each for
+ * IPv4, four for IPv6), protocol and the two interfaces.
  */
-const KEY_WORDS = 12;
+const KEY_WORDS = 15;
 const WAYS = 8;
+/** Interned strings (exporters, source kinds, applications) at most before the ids start over. */
+const MAX_IDS = 65535;
 
 function word(b: Uint8Array, off: number): number {
   return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
@@ -44,12 +49,6 @@ export interface RouteSource {
 const WINDOW = 1024;
 /** While more than half of a window's lookups missed, only one miss in FILL_WHEN_THRASHING fills an entry. */
 const FILL_WHEN_THRASHING = 8;
-
-function textHash(s: string): number {
-  let h = 0x2545f491;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
-}
 
 export class FlowKeyCache {
   readonly entries: number;
@@ -76,17 +75,23 @@ export class FlowKeyCache {
   private readonly macAware: boolean;
   private readonly shift: number;
   private readonly keys: Int32Array;
-  private readonly used: Uint8Array;
+  /** Per entry: 0 when free, else a tag from the key's hash (see resolve). */
+  private readonly tags: Int32Array;
   /** State of the xorshift generator that picks the way to replace. */
   private random = 0x6d2b79f5;
-  private readonly exporters: string[];
-  private readonly sources: string[];
-  private readonly apps: string[];
   private readonly macs: Uint8Array;
   private readonly labels: Array<FlowLabels | undefined>;
   private readonly routes: Array<Int32Array | undefined>;
-  /** Exporter of the previous lookup and a hash of its text (records come in runs per exporter). */
+  /** Small ids for the strings of the key; cleared (with every entry) when it reaches MAX_IDS. */
+  private readonly ids = new Map<string, number>();
+  /** Bumped when the ids start over. */
+  private idGeneration = 0;
+  /** Source kind of the previous lookup and its id. */
+  private lastKind = '';
+  private kindId = 0;
+  /** Exporter of the previous lookup, its id and a hash of it (records come in runs per exporter). */
   private lastExporter = '';
+  private exporterId = 0;
   private exporterHash = 0x2545f491;
   private window = 0;
   private windowMisses = 0;
@@ -101,11 +106,7 @@ export class FlowKeyCache {
    * `routes`: the rollup engine whose routes to keep per entry (omit to cache labels only, as an
    * ingest worker does). `entries` is rounded up to a power of two.
    */
-  constructor(
-    enricher: Enricher,
-    routes?: RouteSource,
-    entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES,
-  ) {
+  constructor(enricher: Enricher, routes?: RouteSource, entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES) {
     this.enricher = enricher;
     this.routeSource = routes;
     // The inventory's MAC entries name a device only through its MAC: then the MACs are key too.
@@ -116,10 +117,7 @@ export class FlowKeyCache {
     // One set per WAYS entries: the hash's top log2(entries / WAYS) bits pick it.
     this.shift = 32 - (bits - Math.log2(WAYS));
     this.keys = new Int32Array(this.entries * KEY_WORDS);
-    this.used = new Uint8Array(this.entries);
-    this.exporters = new Array<string>(this.entries).fill('');
-    this.sources = new Array<string>(this.entries).fill('');
-    this.apps = new Array<string>(this.entries).fill('');
+    this.tags = new Int32Array(this.entries);
     this.macs = new Uint8Array(this.macAware ? this.entries * 14 : 0);
     this.labels = new Array<FlowLabels | undefined>(this.entries).fill(undefined);
     this.routes = new Array<Int32Array | undefined>(this.entries).fill(undefined);
@@ -133,59 +131,82 @@ export class FlowKeyCache {
     const k = this.key;
     const af = r.af;
     const app = this.enricher.appLabel(r);
-    // af (0, 4, 6), action and direction (enums 0-2) share the first word, which also fixes the
-    // key's length; the addresses come next, as they tell keys apart soonest.
-    k[0] = af | (r.action << 8) | ((isCloudSource(r.sourceKind) ? r.direction : 0) << 16);
+    // Several exporters often report the same flows (both ends of a path, or a fleet of gateways
+    // with the same private addressing): the exporter must spread keys over sets too.
+    const idsBefore = this.idGeneration;
+    if (r.sourceKind !== this.lastKind) {
+      this.lastKind = r.sourceKind;
+      this.kindId = this.idOf(r.sourceKind);
+    }
+    let appId = this.idOf(app);
+    if (r.exporter !== this.lastExporter) {
+      this.lastExporter = r.exporter;
+      this.exporterId = this.idOf(r.exporter);
+      this.exporterHash = Math.imul(this.exporterId ^ 0x2545f491, 0x9e3779b1);
+    }
+    if (this.idGeneration !== idsBefore) {
+      // The ids started over while this key was built: take all three from the new numbering.
+      this.kindId = this.idOf(r.sourceKind);
+      appId = this.idOf(app);
+      this.exporterId = this.idOf(r.exporter);
+      this.exporterHash = Math.imul(this.exporterId ^ 0x2545f491, 0x9e3779b1);
+    }
+    k[0] = 1 + (af | (r.action << 8) | ((isCloudSource(r.sourceKind) ? r.direction : 0) << 16));
+    k[1] = this.exporterId;
+    k[2] = (this.kindId << 16) | appId;
     let w: number;
     if (af === 6) {
-      k[1] = word(r.src, 0);
-      k[2] = word(r.src, 4);
-      k[3] = word(r.src, 8);
-      k[4] = word(r.src, 12);
-      k[5] = word(r.dst, 0);
-      k[6] = word(r.dst, 4);
-      k[7] = word(r.dst, 8);
-      k[8] = word(r.dst, 12);
-      w = 9;
+      k[3] = word(r.src, 0);
+      k[4] = word(r.src, 4);
+      k[5] = word(r.src, 8);
+      k[6] = word(r.src, 12);
+      k[7] = word(r.dst, 0);
+      k[8] = word(r.dst, 4);
+      k[9] = word(r.dst, 8);
+      k[10] = word(r.dst, 12);
+      w = 11;
     } else {
-      k[1] = af === 4 ? word(r.src, 0) : 0;
-      k[2] = af === 4 ? word(r.dst, 0) : 0;
-      w = 3;
+      k[3] = af === 4 ? word(r.src, 0) : 0;
+      k[4] = af === 4 ? word(r.dst, 0) : 0;
+      w = 5;
     }
     k[w] = r.protocol;
     k[w + 1] = r.inputIf | 0;
     k[w + 2] = r.outputIf | 0;
+    // The first word fixes the key's length (af), so keys of different lengths never compare equal.
     const words = w + 3;
 
-    // Several exporters often report the same flows (both ends of a path, or a fleet of gateways
-    // with the same private addressing): the exporter must spread keys over sets too.
-    if (r.exporter !== this.lastExporter) {
-      this.lastExporter = r.exporter;
-      this.exporterHash = textHash(r.exporter);
-    }
-    let h = Math.imul(k[0] ^ this.exporterHash, 0x9e3779b1);
-    for (let i = 1; i < words; i++) h = Math.imul(h ^ k[i], 0x85ebca6b) ^ (h >>> 13);
-    // Cheap fingerprint of the application, so one pair's applications spread over sets.
-    const appLen = app.length;
-    h = Math.imul(h ^ ((appLen << 16) | (appLen > 0 ? app.charCodeAt(0) ^ (app.charCodeAt(appLen - 1) << 8) : 0)), 0xc2b2ae35);
+    let h = this.exporterHash ^ k[0];
+    for (let i = 2; i < words; i++) h = Math.imul(h ^ k[i], 0x85ebca6b) ^ (h >>> 13);
     // MurmurHash3's finaliser: the set comes from the top bits, which must depend on every input bit.
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b);
     h ^= h >>> 13;
     h = Math.imul(h, 0xc2b2ae35);
     h ^= h >>> 16;
+
     if (++this.window === WINDOW) {
       this.fillEvery = this.windowMisses > WINDOW / 2 ? FILL_WHEN_THRASHING : 1;
       this.window = 0;
       this.windowMisses = 0;
     }
-    const set = h >>> this.shift;
-    const first = set * WAYS;
+    const keys = this.keys;
+    const tags = this.tags;
+    const first = (h >>> this.shift) * WAYS;
+    // The hash's low bits as a tag, never 0 (free): a set's tags share one cache line, so only a
+    // way whose tag matches has its key read.
+    const tag = (h & 0xffffff) | 0x1000000;
     let free = -1;
     for (let e = first; e < first + WAYS; e++) {
-      if (this.used[e] === 0) {
-        if (free < 0) free = e;
-      } else if (this.matches(e, r, app, words)) {
+      const t = tags[e];
+      if (t !== tag) {
+        if (t === 0 && free < 0) free = e;
+        continue;
+      }
+      const o = e * KEY_WORDS;
+      let i = 0;
+      while (i < words && keys[o + i] === k[i]) i++;
+      if (i === words && (!this.macAware || this.macsMatch(e, r))) {
         this.hits++;
         this.lastEntry = e;
         this.lastFilled = false;
@@ -199,7 +220,26 @@ export class FlowKeyCache {
     const e = free >= 0 ? free : first + this.randomWay();
     this.lastEntry = e;
     this.lastFilled = true;
-    return this.fill(e, r, app, words);
+    tags[e] = tag;
+    return this.fill(e, r, words);
+  }
+
+  /** A small id for a string of the key (exporter, source kind, application). */
+  private idOf(s: string): number {
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      if (this.ids.size >= MAX_IDS) this.clear();
+      id = this.ids.size + 1;
+      this.ids.set(s, id);
+    }
+    return id;
+  }
+
+  /** Forgets every entry (the ids start over, so no key may keep an old one). */
+  private clear(): void {
+    this.ids.clear();
+    this.tags.fill(0);
+    this.idGeneration++;
   }
 
   /**
@@ -229,16 +269,6 @@ export class FlowKeyCache {
     return (x >>> 0) % WAYS;
   }
 
-  /** `words`: the key's length, which the first word (af) fixes. */
-  private matches(e: number, r: FlowRecord, app: string, words: number): boolean {
-    const keys = this.keys;
-    const k = this.key;
-    const o = e * KEY_WORDS;
-    for (let i = 0; i < words; i++) if (keys[o + i] !== k[i]) return false;
-    if (this.apps[e] !== app || this.exporters[e] !== r.exporter || this.sources[e] !== r.sourceKind) return false;
-    return !this.macAware || this.macsMatch(e, r);
-  }
-
   private macsMatch(e: number, r: FlowRecord): boolean {
     const m = this.macs;
     const o = e * 14;
@@ -247,13 +277,10 @@ export class FlowKeyCache {
     return true;
   }
 
-  private fill(e: number, r: FlowRecord, app: string, words: number): FlowLabels {
+  private fill(e: number, r: FlowRecord, words: number): FlowLabels {
     const keys = this.keys;
     const o = e * KEY_WORDS;
     for (let i = 0; i < words; i++) keys[o + i] = this.key[i];
-    this.apps[e] = app;
-    this.exporters[e] = r.exporter;
-    this.sources[e] = r.sourceKind;
     if (this.macAware) {
       const m = this.macs;
       const mo = e * 14;
@@ -280,7 +307,6 @@ export class FlowKeyCache {
         source.resetRoute(route);
       }
     }
-    this.used[e] = 1;
     this.route = route ?? this.emptyRoute;
     return labels;
   }

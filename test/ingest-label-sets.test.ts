@@ -242,8 +242,8 @@ describe('label sets by id in enriched batches', () => {
     };
     const labels15 = new Array<number>(15).fill(0);
     const ignore = (): void => undefined;
-    expect(() => new EnrichedBatchReader().read(batch(1, ['x'], 2 * 9000 + 1, 0, 0, 0, ...labels15), ignore)).toThrow(
-      /label set 9000, outside 0\.\.8191/,
+    expect(() => new EnrichedBatchReader().read(batch(1, ['x'], 2 * (MAX_LABEL_SETS + 100) + 1, 0, 0, 0, ...labels15), ignore)).toThrow(
+      new RegExp(`label set ${MAX_LABEL_SETS + 100}, outside 0\\.\\.${MAX_LABEL_SETS - 1}`),
     );
     expect(() => new EnrichedBatchReader(16).read(batch(1, ['x'], 2 * 20, 0, 0, 0), ignore)).toThrow(/label set 20, outside 0\.\.15/);
     expect(() => new EnrichedBatchReader().read(batch(1, ['x'], -7, 0, 0, 0), ignore)).toThrow(/label set -7/);

@@ -23,7 +23,7 @@ import {
   hllStandardError,
 } from './hyperloglog.js';
 import type { GaugeSnapshot, MeasureStats } from './measure-snapshot.js';
-import { OTHER } from './types.js';
+import { type FlowLabels, OTHER } from './types.js';
 
 export const DEFAULT_DISTINCT: Readonly<DistinctSettings> = Object.freeze({
   budget: 500,
@@ -118,14 +118,15 @@ export class DistinctFamily {
   }
 
   /**
-   * record() for a caller that keeps three cells per (device, peer address) pair, all -1 at first,
-   * and passes the peer address hashed (hashAddress): `cells[k]` remembers the device's own slot
+   * record() of labels.device for a caller that keeps three cells per (device, peer address)
+   * pair, all -1 at first, and passes the peer address hashed (hashAddress); `labels` is read only
+   * when the cells do not answer. `cells[k]` remembers the device's own slot
    * (-1 when unknown or when the device counts in `other`), `cells[k + 1]` the generation it was
    * learned at, so later records skip the lookup while no slot has changed hands; `cells[k + 2]`
    * the sub-window in which the peer was last added to that slot's sketch: adding it again within
    * the same sub-window is skipped (a register keeps its maximum, so it would change nothing).
    */
-  recordHashCached(device: string, peerHash: number, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
+  recordHashCached(labels: FlowLabels, peerHash: number, protocol: number, peerPort: number, cells: Int32Array, k: number): void {
     let slot = cells[k];
     if (slot >= 0 && cells[k + 1] === this.generation) {
       this.touch(slot);
@@ -138,6 +139,8 @@ export class DistinctFamily {
         return;
       }
     } else {
+      // Only a route that changed reads the labels (a known key's labels are not even loaded).
+      const device = labels.device;
       const known = this.slotOf.get(device);
       if (known === undefined) slot = this.place(device);
       else {

@@ -169,7 +169,11 @@ export class HistogramFamily {
 
   /** Adds the value in value1[0]. */
   private addValue(labels: FlowLabels): void {
-    if (!this.validValue()) return;
+    const seconds = this.value1[0];
+    if (!(seconds >= 0 && seconds < Infinity)) {
+      this.rejected++;
+      return;
+    }
     this.addAt(this.slots.slotOf(labels));
   }
 

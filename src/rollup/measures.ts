@@ -89,7 +89,7 @@ export class MeasureSet {
 
   /** Int32 cells observeCached() needs per label set. */
   get cacheCells(): number {
-    return 2 * this.histograms.length + 5;
+    return 2 * this.histograms.length + 6;
   }
 
   /**
@@ -104,14 +104,17 @@ export class MeasureSet {
     const distinct = this.distinct;
     const af = r.af;
     if (distinct !== undefined && (af === 4 || af === 6)) {
-      // The peer's address is part of the flow key, so its hash is remembered with the rows.
+      // Which end is the device, and the peer's address, are part of the flow key: remembered
+      // with the rows, so that a record of a known key does not read its labels at all.
       const c = k + 2 * histograms.length;
-      const deviceIsDst = deviceEndIsDst(r, labels);
       if (cells[c + 3] !== 1) {
-        cells[c + 4] = hashAddress(af, deviceIsDst ? r.src : r.dst);
+        const dst = deviceEndIsDst(r, labels);
+        cells[c + 4] = hashAddress(af, dst ? r.src : r.dst);
+        cells[c + 5] = dst ? 1 : 0;
         cells[c + 3] = 1;
       }
-      distinct.recordHashCached(labels.device, cells[c + 4], r.protocol, deviceIsDst ? r.srcPort : r.dstPort, cells, c);
+      const deviceIsDst = cells[c + 5] === 1;
+      distinct.recordHashCached(labels, cells[c + 4], r.protocol, deviceIsDst ? r.srcPort : r.dstPort, cells, c);
     }
   }
 

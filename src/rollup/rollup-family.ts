@@ -22,6 +22,7 @@
 import type { RollupDefinition, RollupLabel } from '../config/types.js';
 import type { AdmissionHost, AdmissionPolicy } from './admission.js';
 import { HeavyHitterSelection, type SelectionOptions } from './heavy-hitters.js';
+import { compileLabelReader, type LabelReader } from './label-reader.js';
 import { type LabelTrie, trieInsert } from './label-trie.js';
 import type { RollupSnapshot, RollupStats } from './snapshot.js';
 import { type FlowLabels, OTHER, createFlowLabels } from './types.js';
@@ -116,14 +117,6 @@ export function validCounts(bytes: number, packets: number, flows: number): bool
   return bytes >= 0 && bytes <= MAX_COUNT && packets >= 0 && packets <= MAX_COUNT && flows >= 0 && flows <= MAX_COUNT;
 }
 
-function sameValues(row: readonly string[], labels: FlowLabels, names: readonly RollupLabel[]): boolean {
-  for (let i = 0; i < names.length; i++) {
-    const v = labels[names[i]];
-    if (row[i] !== (v === '' || v === undefined ? UNKNOWN : v)) return false;
-  }
-  return true;
-}
-
 /** Records between two reads of the fallback clock. */
 const CLOCK_POLL_MASK = 1023;
 
@@ -150,6 +143,8 @@ export class RollupFamily implements AdmissionHost {
   private outstanding: number;
   /** Reused per record: the record's label values, folded in place when it overflows. */
   private readonly scratch: string[];
+  /** Fills `scratch` from a record's labels (generated per family, see label-reader.ts). */
+  private readonly readLabels: LabelReader;
   /** Reused per eviction: the evicted row's values, folded towards its fallback row. */
   private readonly evictScratch: string[];
   /** Reused per eviction: the trie nodes on the evicted row's path. */
@@ -183,6 +178,8 @@ export class RollupFamily implements AdmissionHost {
   generation = 0;
   /** After add()/addCounts(): the slot if the record landed in its own label set's row, else -1. */
   lastOwnSlot = -1;
+  /** Set by place(): whether the row it returned is the record's own (created for it). */
+  private placedOwn = false;
 
   private admissions = 0;
   private evictions = 0;
@@ -232,6 +229,7 @@ export class RollupFamily implements AdmissionHost {
     if (this.outstanding > this.budget) throw new Error(`rollup "${def.name}": reserves exceed the budget`);
 
     this.scratch = new Array<string>(n).fill(UNKNOWN);
+    this.readLabels = compileLabelReader(this.labelNames, UNKNOWN);
     this.evictScratch = new Array<string>(n).fill(UNKNOWN);
     this.triePath = new Array<Trie>(n).fill(this.root);
     this.freeSlots = new Int32Array(this.budget);
@@ -274,18 +272,14 @@ export class RollupFamily implements AdmissionHost {
   addCounts(labels: FlowLabels, bytes: number, packets: number, flows: number): void {
     if (!this.explicitTime && (++this.clockPoll & CLOCK_POLL_MASK) === 1) this.setTime(this.clock());
     const s = this.scratch;
-    const names = this.labelNames;
-    for (let i = 0; i < this.n; i++) {
-      const v = labels[names[i]];
-      s[i] = v === '' || v === undefined ? UNKNOWN : v;
-    }
+    this.readLabels(labels, s);
     let slot = this.lookup(s);
     if (slot >= 0) {
       this.lastOwnSlot = slot;
     } else {
       slot = this.place(bytes);
       // A new row of its own, or a coarser row it folded into.
-      this.lastOwnSlot = sameValues(this.rowValues[slot]!, labels, names) ? slot : -1;
+      this.lastOwnSlot = this.placedOwn ? slot : -1;
     }
     this.credit(slot, bytes, packets, flows);
   }
@@ -448,6 +442,7 @@ export class RollupFamily implements AdmissionHost {
     const s = this.scratch;
     const n = this.n;
     let level = this.levelOf(s, 0);
+    this.placedOwn = true;
     if (level === n || this.hasRoom(level)) {
       if (level === n || this.policy.admit(s, level, bytes)) return this.createRow(s, level);
     } else if (level === 0 && this.policy.challenge !== undefined) {
@@ -459,6 +454,8 @@ export class RollupFamily implements AdmissionHost {
         return this.createRow(s, 0);
       }
     }
+    // From here on the scratch values fold: whatever row is found is a coarser one.
+    this.placedOwn = false;
     this.foldedRecords++;
     this.foldedBytes += bytes;
     // Where the record's own lookup (in add) missed; nothing below changes the trie before a return.
