@@ -23,7 +23,7 @@ import type { FlowRecord } from './record.js';
 import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 
 /** Entries held at most by default (eight per set). */
-export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 32768;
+export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 65536;
 
 /**
  * Int32 words per entry: [0] 1 + af with action and direction;
