@@ -84,6 +84,9 @@ export class FlowKeyCache {
   private readonly routes: Array<Int32Array | undefined>;
   /** Small ids for the strings of the key; cleared (with every entry) when it reaches MAX_IDS. */
   private readonly ids = new Map<string, number>();
+  private readonly maxIds: number;
+  /** Times the ids started over (every entry dropped). */
+  restarts = 0;
   /** Bumped when the ids start over. */
   private idGeneration = 0;
   /** Source kind of the previous lookup and its id. */
@@ -104,9 +107,14 @@ export class FlowKeyCache {
 
   /**
    * `routes`: the rollup engine whose routes to keep per entry (omit to cache labels only, as an
-   * ingest worker does). `entries` is rounded up to a power of two.
+   * ingest worker does). `entries` is rounded up to a power of two. `maxIds` (tests): interned
+   * strings before every entry is dropped and the ids start over.
    */
-  constructor(enricher: Enricher, routes?: RouteSource, entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES) {
+  constructor(enricher: Enricher, routes?: RouteSource, entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES, maxIds = MAX_IDS) {
+    if (!(Number.isInteger(maxIds) && maxIds >= 3 && maxIds <= MAX_IDS)) {
+      throw new Error(`flow key cache: maxIds must be an integer from 3 to ${MAX_IDS}, got ${maxIds}`);
+    }
+    this.maxIds = maxIds;
     this.enricher = enricher;
     this.routeSource = routes;
     // The inventory's MAC entries name a device only through its MAC: then the MACs are key too.
@@ -228,7 +236,7 @@ export class FlowKeyCache {
   private idOf(s: string): number {
     let id = this.ids.get(s);
     if (id === undefined) {
-      if (this.ids.size >= MAX_IDS) this.clear();
+      if (this.ids.size >= this.maxIds) this.clear();
       id = this.ids.size + 1;
       this.ids.set(s, id);
     }
@@ -240,6 +248,7 @@ export class FlowKeyCache {
     this.ids.clear();
     this.tags.fill(0);
     this.idGeneration++;
+    this.restarts++;
   }
 
   /**

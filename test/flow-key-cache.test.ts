@@ -229,6 +229,66 @@ describe('FlowKeyCache', () => {
     expect(cache.hits + cache.misses).toBe(4000);
   });
 
+  it('stays right when its string ids run out and start over (many exporters and application names)', () => {
+    const c = testConfig(false);
+    const engineA = engine(c);
+    const plain = engine(c);
+    // Room for only a few interned strings: the ids start over again and again.
+    const cache = new FlowKeyCache(new Enricher(c), engineA, 64, 16);
+    const reference = new Enricher(c);
+    const labels = createFlowLabels();
+    const next = rng(21);
+    const r = createFlowRecord();
+    engineA.setReceiveTime(1);
+    plain.setReceiveTime(1);
+    for (let i = 0; i < 20_000; i++) {
+      randomRecord(r, next, 'steady');
+      r.exporter = `192.0.2.${1 + Math.floor(next() * 6)}`;
+      if (next() < 0.5) r.appName = `app-${Math.floor(next() * 12)}`;
+      const got = cache.resolve(r);
+      reference.enrich(r, labels);
+      expect(got).toEqual(labels);
+      const rate = r.samplingRate;
+      if (cache.route.length === 0) {
+        engineA.add(got, r.bytes * rate, r.packets * rate, r.flows);
+        engineA.observe(r, got);
+      } else {
+        engineA.countRouted(cache.route, r, got, r.bytes * rate, r.packets * rate, r.flows);
+      }
+      plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
+      plain.observe(r, labels);
+    }
+    expect(snapshotOf(engineA, 2)).toEqual(snapshotOf(plain, 2));
+    expect(cache.restarts).toBeGreaterThan(10);
+    expect(cache.hits).toBeGreaterThan(0);
+    expect(() => new FlowKeyCache(new Enricher(c), undefined, 64, 2)).toThrow(/maxIds/);
+  });
+
+  it('never keeps an id from before a restart in a key (exporter ids reused for another exporter)', () => {
+    const c = testConfig(false);
+    const cache = new FlowKeyCache(new Enricher(c), undefined, 64, 3);
+    const reference = new Enricher(c);
+    const labels = createFlowLabels();
+    const r = createFlowRecord();
+    r.sourceKind = 'netflow9';
+    r.af = 4;
+    r.protocol = 6;
+    setV4(r.src, 0x0a000001);
+    setV4(r.dst, 0xcb007101);
+    r.srcPort = 40000;
+    // The ids run out on the second record's application, in the middle of building its key (its
+    // exporter's id is from before the restart); the third record's new exporter is then given that
+    // same number, and the fourth must not match the second's entry.
+    for (const [exporter, port] of [['192.0.2.1', 443], ['192.0.2.1', 22], ['192.0.2.2', 443], ['192.0.2.2', 22]] as const) {
+      r.exporter = exporter;
+      r.dstPort = port;
+      const got = cache.resolve(r);
+      reference.enrich(r, labels);
+      expect(got).toEqual(labels);
+    }
+    expect(cache.restarts).toBeGreaterThan(0);
+  });
+
   it('keys on the MAC addresses only when the inventory names devices by MAC', () => {
     const r = createFlowRecord();
     r.sourceKind = 'netflow9';
