@@ -77,16 +77,24 @@ async function run(data: IngestWorkerData): Promise<void> {
   post({ type: 'ready', ports: listeners.map((l) => l.boundPort), receiveBufferBytes: listeners.map((l) => l.receiveBufferBytes) });
 
   // What was reported last, to send only exporters that changed.
-  const reported = new Map<string, { lastSeenMs: number; pending: number; counts: Map<ExportProtocol, number> }>();
+  const reported = new Map<string, { lastSeenMs: number; datagrams: number; pending: number; counts: Map<ExportProtocol, number> }>();
+  const datagramsOf = (e: ExporterEntry): number => {
+    let n = 0;
+    for (const c of e.datagramsByProtocol.values()) n += c;
+    return n;
+  };
   let reportedTemplates = pipeline.templateGeneration;
   let reportedListeners = '';
   const report = (force: boolean): void => {
     const exporters: ExporterReport[] = [];
     for (const e of pipeline.exporters.values()) {
       const last = reported.get(e.address);
-      if (!force && last !== undefined && last.lastSeenMs === e.lastSeenMs && last.pending === e.counters.pendingRecords) continue;
+      // The datagram count too: datagrams that arrive in the millisecond of the last report leave
+      // lastSeenMs as it was, and would otherwise never be reported if nothing follows them.
+      const datagrams = datagramsOf(e);
+      if (!force && last !== undefined && last.lastSeenMs === e.lastSeenMs && last.datagrams === datagrams && last.pending === e.counters.pendingRecords) continue;
       exporters.push(exporterReport(e, last?.counts));
-      reported.set(e.address, { lastSeenMs: e.lastSeenMs, pending: e.counters.pendingRecords, counts: new Map(e.datagramsByProtocol) });
+      reported.set(e.address, { lastSeenMs: e.lastSeenMs, datagrams, pending: e.counters.pendingRecords, counts: new Map(e.datagramsByProtocol) });
     }
     const listenerReports = listeners.map((l) => ({ datagrams: l.datagrams, rejected: l.rejected }));
     const listenersText = JSON.stringify(listenerReports);
