@@ -7,7 +7,8 @@
  * devices by MAC. Traffic repeats those keys record after record (a device talks to the same
  * peers about the same applications), while the ports, counters and times change. So the cache
  * keys on exactly those fields and keeps, per key, the labels the enricher gave and the route
- * (RollupEngine.newRoute) through which the rollups remember that label set's rows. A hit skips
+ * (see RollupEngine.newRoute) through which the rollups remember that key's rows, laid out right
+ * after the key in one typed array, so that a hit reads one or two cache lines. A hit skips
  * the address lookups, the label text and every rollup lookup; a miss costs what the uncached
  * path costs plus filling the entry.
  *
@@ -39,10 +40,10 @@ function word(b: Uint8Array, off: number): number {
   return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
 }
 
-/** What keeps the routes (RollupEngine). */
+/** What the routes are for (RollupEngine): their length, and how to forget one. */
 export interface RouteSource {
-  newRoute(): Int32Array;
-  resetRoute(route: Int32Array): void;
+  readonly routeLength: number;
+  resetRouteAt(cells: Int32Array, base: number): void;
 }
 
 /** Lookups per window of the miss-rate estimate. */
@@ -58,10 +59,12 @@ export class FlowKeyCache {
   /** Misses that filled no entry, because most lookups were missing at the time (see bypass). */
   bypassed = 0;
   /**
-   * Route of the label set of the last resolve(); empty (length 0) when the record has none, and
-   * is to be counted without one.
+   * The route of the last resolve()'s key is `cells[routeBase .. routeBase + routeLength)`
+   * (RollupEngine.countRoutedAt); routeBase is -1 when the record has none and is to be counted
+   * without one (no routes kept, or a miss that filled no entry).
    */
-  route: Int32Array = new Int32Array(0);
+  readonly cells: Int32Array;
+  routeBase = -1;
   /**
    * Entry of the last resolve() (0 .. entries-1), or -1 when it filled none (bypass): an id for
    * its label set until that entry is filled again, which lastFilled announces (the entry then
@@ -81,7 +84,8 @@ export class FlowKeyCache {
   private random = 0x6d2b79f5;
   private readonly macs: Uint8Array;
   private readonly labels: Array<FlowLabels | undefined>;
-  private readonly routes: Array<Int32Array | undefined>;
+  /** Int32 words per entry: the key, then its route. */
+  private readonly stride: number;
   /** Small ids for the strings of the key; cleared (with every entry) when it reaches MAX_IDS. */
   private readonly ids = new Map<string, number>();
   private readonly maxIds: number;
@@ -103,7 +107,6 @@ export class FlowKeyCache {
   private readonly scratch: FlowLabels = createFlowLabels();
   /** The record's key, built once per lookup. */
   private readonly key = new Int32Array(KEY_WORDS);
-  private readonly emptyRoute = new Int32Array(0);
 
   /**
    * `routes`: the rollup engine whose routes to keep per entry (omit to cache labels only, as an
@@ -124,16 +127,17 @@ export class FlowKeyCache {
     this.entries = 1 << bits;
     // One set per WAYS entries: the hash's top log2(entries / WAYS) bits pick it.
     this.shift = 32 - (bits - Math.log2(WAYS));
-    this.keys = new Int32Array(this.entries * KEY_WORDS);
+    this.stride = KEY_WORDS + (routes === undefined ? 0 : routes.routeLength);
+    this.keys = new Int32Array(this.entries * this.stride);
+    this.cells = this.keys;
     this.tags = new Int32Array(this.entries);
     this.macs = new Uint8Array(this.macAware ? this.entries * 14 : 0);
     this.labels = new Array<FlowLabels | undefined>(this.entries).fill(undefined);
-    this.routes = new Array<Int32Array | undefined>(this.entries).fill(undefined);
   }
 
   /**
-   * The labels of `r` (a cached object: read it, do not keep or change it), and in `route` the
-   * route of that label set. Records with a metadata bag must not come here (see top).
+   * The labels of `r` (a cached object: read it, do not keep or change it), and in routeBase
+   * where its key's route is. Records with a metadata bag must not come here (see top).
    */
   resolve(r: FlowRecord): FlowLabels {
     const k = this.key;
@@ -211,14 +215,14 @@ export class FlowKeyCache {
         if (t === 0 && free < 0) free = e;
         continue;
       }
-      const o = e * KEY_WORDS;
+      const o = e * this.stride;
       let i = 0;
       while (i < words && keys[o + i] === k[i]) i++;
       if (i === words && (!this.macAware || this.macsMatch(e, r))) {
         this.hits++;
         this.lastEntry = e;
         this.lastFilled = false;
-        this.route = this.routes[e] ?? this.emptyRoute;
+        this.routeBase = this.routeSource === undefined ? -1 : o + KEY_WORDS;
         return this.labels[e]!;
       }
     }
@@ -260,7 +264,7 @@ export class FlowKeyCache {
     this.bypassed++;
     this.lastEntry = -1;
     this.lastFilled = false;
-    this.route = this.emptyRoute;
+    this.routeBase = -1;
     this.enricher.enrich(r, this.scratch);
     return this.scratch;
   }
@@ -288,7 +292,7 @@ export class FlowKeyCache {
 
   private fill(e: number, r: FlowRecord, words: number): FlowLabels {
     const keys = this.keys;
-    const o = e * KEY_WORDS;
+    const o = e * this.stride;
     for (let i = 0; i < words; i++) keys[o + i] = this.key[i];
     if (this.macAware) {
       const m = this.macs;
@@ -306,17 +310,13 @@ export class FlowKeyCache {
       this.labels[e] = labels;
     }
     this.enricher.enrich(r, labels);
-    let route = this.routes[e];
     const source = this.routeSource;
     if (source !== undefined) {
-      if (route === undefined) {
-        route = source.newRoute();
-        this.routes[e] = route;
-      } else {
-        source.resetRoute(route);
-      }
+      source.resetRouteAt(keys, o + KEY_WORDS);
+      this.routeBase = o + KEY_WORDS;
+    } else {
+      this.routeBase = -1;
     }
-    this.route = route ?? this.emptyRoute;
     return labels;
   }
 }

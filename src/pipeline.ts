@@ -217,11 +217,11 @@ export class FlowPipeline {
     const labels = keys.resolve(r);
     if (this.onEnriched !== undefined) {
       this.onEnriched(r, labels, keys.lastEntry, keys.lastFilled);
-    } else if (keys.route.length === 0) {
+    } else if (keys.routeBase < 0) {
       this.count(r, labels);
     } else {
       const rate = r.samplingRate >= 1 ? r.samplingRate : 1;
-      this.rollups.countRouted(keys.route, r, labels, r.bytes * rate, r.packets * rate, r.flows);
+      this.rollups.countRoutedAt(keys.cells, keys.routeBase, r, labels, r.bytes * rate, r.packets * rate, r.flows);
     }
   }
 

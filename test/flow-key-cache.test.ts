@@ -76,12 +76,12 @@ describe('FlowKeyCache', () => {
         reference.enrich(r, labels);
         expect(got).toEqual(labels);
         const rate = r.samplingRate;
-        if (cache.route.length === 0) {
+        if (cache.routeBase < 0) {
           // A miss the cache did not keep (most lookups missing): counted without a route.
           cached.add(got, r.bytes * rate, r.packets * rate, r.flows);
           cached.observe(r, got);
         } else {
-          cached.countRouted(cache.route, r, got, r.bytes * rate, r.packets * rate, r.flows);
+          cached.countRoutedAt(cache.cells, cache.routeBase, r, got, r.bytes * rate, r.packets * rate, r.flows);
         }
         plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
         plain.observe(r, labels);
@@ -155,11 +155,11 @@ describe('FlowKeyCache', () => {
       reference.enrich(r, labels);
       expect(got).toEqual(labels);
       const rate = r.samplingRate;
-      if (cache.route.length === 0) {
+      if (cache.routeBase < 0) {
         engineA.add(got, r.bytes * rate, r.packets * rate, r.flows);
         engineA.observe(r, got);
       } else {
-        engineA.countRouted(cache.route, r, got, r.bytes * rate, r.packets * rate, r.flows);
+        engineA.countRoutedAt(cache.cells, cache.routeBase, r, got, r.bytes * rate, r.packets * rate, r.flows);
       }
       plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
       plain.observe(r, labels);

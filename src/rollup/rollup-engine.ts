@@ -102,13 +102,24 @@ export class RollupEngine {
    * refreshed on its next record, so a stale route costs a lookup and never miscounts.
    */
   newRoute(): Int32Array {
-    return new Int32Array(2 * this.list.length + this.measures.cacheCells).fill(-1);
+    return new Int32Array(this.routeLength).fill(-1);
+  }
+
+  /** Int32 cells of a route, for a caller that lays routes out in an array of its own. */
+  get routeLength(): number {
+    return 2 * this.list.length + this.measures.cacheCells;
   }
 
   /** Forgets what `route` remembered (the caller is reusing it for another label set). */
   resetRoute(route: Int32Array): void {
+    this.resetRouteAt(route, 0);
+  }
+
+  /** resetRoute() for the route at `cells[base .. base + routeLength)`. */
+  resetRouteAt(cells: Int32Array, base: number): void {
     // A loop: TypedArray.fill is a builtin call, costly for a route of a dozen cells.
-    for (let i = 0; i < route.length; i++) route[i] = -1;
+    const end = base + this.routeLength;
+    for (let i = base; i < end; i++) cells[i] = -1;
   }
 
   /**
@@ -116,6 +127,11 @@ export class RollupEngine {
    * same label values and peer address, every time). Counts exactly what add() and observe() would.
    */
   countRouted(route: Int32Array, r: FlowRecord, labels: FlowLabels, bytes: number, packets: number, flows: number): void {
+    this.countRoutedAt(route, 0, r, labels, bytes, packets, flows);
+  }
+
+  /** countRouted() for the route at `cells[base .. base + routeLength)`. */
+  countRoutedAt(cells: Int32Array, base: number, r: FlowRecord, labels: FlowLabels, bytes: number, packets: number, flows: number): void {
     bytes = Math.round(bytes);
     packets = Math.round(packets);
     flows = Math.round(flows);
@@ -126,17 +142,18 @@ export class RollupEngine {
     } else {
       for (let i = 0; i < list.length; i++) {
         const family = list[i];
-        const slot = route[2 * i];
-        if (slot >= 0 && route[2 * i + 1] === family.generation) {
+        const c = base + 2 * i;
+        const slot = cells[c];
+        if (slot >= 0 && cells[c + 1] === family.generation) {
           family.addAt(slot, bytes, packets, flows);
         } else {
           family.addCounts(labels, bytes, packets, flows);
-          route[2 * i] = family.lastOwnSlot;
-          route[2 * i + 1] = family.generation;
+          cells[c] = family.lastOwnSlot;
+          cells[c + 1] = family.generation;
         }
       }
     }
-    this.measures.observeCached(r, labels, route, 2 * list.length);
+    this.measures.observeCached(r, labels, cells, base + 2 * list.length);
   }
 
   families(): RollupFamily[] {
