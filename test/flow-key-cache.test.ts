@@ -6,7 +6,7 @@ import { FlowKeyCache } from '../src/flow-key-cache.js';
 import { FlowPipeline } from '../src/pipeline.js';
 import { createFlowRecord, type FlowRecord } from '../src/record.js';
 import { RollupEngine } from '../src/rollup/rollup-engine.js';
-import { createFlowLabels } from '../src/rollup/types.js';
+import { createFlowLabels, type FlowLabels } from '../src/rollup/types.js';
 import { fillRandomFlow, putV4, rng, snapshotOf } from './helpers/random-flows.js';
 
 const ROLLUPS: RollupDefinition[] = [
@@ -52,6 +52,26 @@ function engine(c: FlowgaugeConfig): RollupEngine {
   return new RollupEngine(c.rollups, { selection }, { histograms: c.histograms, distinct: c.distinct, info: c.info, inventory: c.inventory });
 }
 
+/**
+ * One record through the cache into `cached` (by its route, or plainly when the cache kept none)
+ * and through the enricher into `plain`; the cache's labels must equal the enricher's.
+ */
+function countBothWays(r: FlowRecord, cache: FlowKeyCache, cached: RollupEngine, reference: Enricher, plain: RollupEngine, labels: FlowLabels): void {
+  const got = cache.resolve(r);
+  reference.enrich(r, labels);
+  expect(got).toEqual(labels);
+  const rate = r.samplingRate;
+  if (cache.routeBase < 0) {
+    // A miss the cache did not keep (most lookups missing): counted without a route.
+    cached.add(got, r.bytes * rate, r.packets * rate, r.flows);
+    cached.observe(r, got);
+  } else {
+    cached.countRoutedAt(cache.cells, cache.routeBase, r, got, r.bytes * rate, r.packets * rate, r.flows);
+  }
+  plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
+  plain.observe(r, labels);
+}
+
 describe('FlowKeyCache', () => {
   for (const withMacs of [false, true]) {
     it(`gives the labels the enricher gives and counts exactly what the uncached path counts (${withMacs ? 'MAC inventory' : 'no MAC entries'})`, () => {
@@ -72,19 +92,7 @@ describe('FlowKeyCache', () => {
           plain.setReceiveTime(t);
         }
         fillRandomFlow(r, next, { flood: i > 15_000 && i < 25_000, drift: 8 * (Math.floor(i / 6000) % 2) });
-        const got = cache.resolve(r);
-        reference.enrich(r, labels);
-        expect(got).toEqual(labels);
-        const rate = r.samplingRate;
-        if (cache.routeBase < 0) {
-          // A miss the cache did not keep (most lookups missing): counted without a route.
-          cached.add(got, r.bytes * rate, r.packets * rate, r.flows);
-          cached.observe(r, got);
-        } else {
-          cached.countRoutedAt(cache.cells, cache.routeBase, r, got, r.bytes * rate, r.packets * rate, r.flows);
-        }
-        plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
-        plain.observe(r, labels);
+        countBothWays(r, cache, cached, reference, plain, labels);
         if (i % 4000 === 3999) expect(snapshotOf(cached, t)).toEqual(snapshotOf(plain, t));
       }
       expect(snapshotOf(cached, t)).toEqual(snapshotOf(plain, t));
@@ -151,18 +159,7 @@ describe('FlowKeyCache', () => {
       fillRandomFlow(r, next);
       r.exporter = `192.0.2.${1 + Math.floor(next() * 6)}`;
       if (next() < 0.5) r.appName = `app-${Math.floor(next() * 12)}`;
-      const got = cache.resolve(r);
-      reference.enrich(r, labels);
-      expect(got).toEqual(labels);
-      const rate = r.samplingRate;
-      if (cache.routeBase < 0) {
-        engineA.add(got, r.bytes * rate, r.packets * rate, r.flows);
-        engineA.observe(r, got);
-      } else {
-        engineA.countRoutedAt(cache.cells, cache.routeBase, r, got, r.bytes * rate, r.packets * rate, r.flows);
-      }
-      plain.add(labels, r.bytes * rate, r.packets * rate, r.flows);
-      plain.observe(r, labels);
+      countBothWays(r, cache, engineA, reference, plain, labels);
     }
     expect(snapshotOf(engineA, 2)).toEqual(snapshotOf(plain, 2));
     expect(cache.restarts).toBeGreaterThan(10);
