@@ -27,9 +27,9 @@ import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 65536;
 
 /**
- * Int32 words per entry: [0] 1 + af with action and direction;
- * [1] exporter id, [2] source kind and application ids; then the addresses (one word each for
- * IPv4, four for IPv6), protocol and the two interfaces.
+ * Int32 words per entry: [0] 1 + af with action and direction; [1] exporter id, [2] source kind
+ * id, [3] application (the catalogue's code, or minus the interned id of an exporter-given name);
+ * then the addresses (one word each for IPv4, four for IPv6), protocol and the two interfaces.
  */
 const KEY_WORDS = 15;
 const WAYS = 8;
@@ -142,7 +142,8 @@ export class FlowKeyCache {
   resolve(r: FlowRecord): FlowLabels {
     const k = this.key;
     const af = r.af;
-    const app = this.enricher.appLabel(r);
+    // The application as a number straight from the ports; only an exporter-given name is interned.
+    const appCode = this.enricher.appCode(r);
     // Several exporters often report the same flows (both ends of a path, or a fleet of gateways
     // with the same private addressing): the exporter must spread keys over sets too.
     const idsBefore = this.idGeneration;
@@ -150,7 +151,7 @@ export class FlowKeyCache {
       this.lastKind = r.sourceKind;
       this.kindId = this.idOf(r.sourceKind);
     }
-    let appId = this.idOf(app);
+    let appId = appCode >= 0 ? appCode : -this.idOf(this.enricher.appLabel(r));
     if (r.exporter !== this.lastExporter) {
       this.lastExporter = r.exporter;
       this.exporterId = this.idOf(r.exporter);
@@ -159,28 +160,29 @@ export class FlowKeyCache {
     if (this.idGeneration !== idsBefore) {
       // The ids started over while this key was built: take all three from the new numbering.
       this.kindId = this.idOf(r.sourceKind);
-      appId = this.idOf(app);
+      if (appCode < 0) appId = -this.idOf(this.enricher.appLabel(r));
       this.exporterId = this.idOf(r.exporter);
       this.exporterHash = Math.imul(this.exporterId ^ 0x2545f491, 0x9e3779b1);
     }
     k[0] = 1 + (af | (r.action << 8) | ((isCloudSource(r.sourceKind) ? r.direction : 0) << 16));
     k[1] = this.exporterId;
-    k[2] = (this.kindId << 16) | appId;
+    k[2] = this.kindId;
+    k[3] = appId;
     let w: number;
     if (af === 6) {
-      k[3] = word(r.src, 0);
-      k[4] = word(r.src, 4);
-      k[5] = word(r.src, 8);
-      k[6] = word(r.src, 12);
-      k[7] = word(r.dst, 0);
-      k[8] = word(r.dst, 4);
-      k[9] = word(r.dst, 8);
-      k[10] = word(r.dst, 12);
-      w = 11;
+      k[4] = word(r.src, 0);
+      k[5] = word(r.src, 4);
+      k[6] = word(r.src, 8);
+      k[7] = word(r.src, 12);
+      k[8] = word(r.dst, 0);
+      k[9] = word(r.dst, 4);
+      k[10] = word(r.dst, 8);
+      k[11] = word(r.dst, 12);
+      w = 12;
     } else {
-      k[3] = af === 4 ? word(r.src, 0) : 0;
-      k[4] = af === 4 ? word(r.dst, 0) : 0;
-      w = 5;
+      k[4] = af === 4 ? word(r.src, 0) : 0;
+      k[5] = af === 4 ? word(r.dst, 0) : 0;
+      w = 6;
     }
     k[w] = r.protocol;
     k[w + 1] = r.inputIf | 0;

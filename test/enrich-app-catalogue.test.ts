@@ -137,6 +137,28 @@ describe('AppCatalogue user rules', () => {
     expect(cat.lookup(TCP, 9001, 443)).toBe('scada');
   });
 
+  it('give every label one code (lookupCode): records with equal codes get equal labels', () => {
+    const plain = new AppCatalogue();
+    for (const c of [cat, plain]) {
+      const labelOf = new Map<number, string>();
+      const ports = [0, 1, 22, 53, 80, 443, 1883, 5683, 8883, 9000, 9005, 9010, 9011, 40000, 65535];
+      for (let protocol = -1; protocol <= 257; protocol++) {
+        for (const sp of ports) {
+          for (const dp of ports) {
+            const code = c.lookupCode(protocol, sp, dp);
+            const label = c.lookup(protocol, sp, dp);
+            expect(Number.isInteger(code) && code >= 0).toBe(true);
+            const seen = labelOf.get(code);
+            if (seen === undefined) labelOf.set(code, label);
+            else expect(label, `code ${code} for protocol ${protocol} ports ${sp}/${dp}`).toBe(seen);
+          }
+        }
+      }
+      // Different labels did get different codes (at least one per label seen).
+      expect(labelOf.size).toBeGreaterThan(20);
+    }
+  });
+
   it('rejects bad rules with an error naming the rule', () => {
     const bad: Array<[unknown, RegExp]> = [
       [{ name: '***', ports: [1] }, /apps\[0\].*name is empty/],

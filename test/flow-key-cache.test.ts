@@ -169,27 +169,32 @@ describe('FlowKeyCache', () => {
 
   it('never keeps an id from before a restart in a key (exporter ids reused for another exporter)', () => {
     const c = testConfig(false);
-    const cache = new FlowKeyCache(new Enricher(c), undefined, 64, 3);
-    const reference = new Enricher(c);
-    const labels = createFlowLabels();
-    const r = createFlowRecord();
-    r.sourceKind = 'netflow9';
-    r.af = 4;
-    r.protocol = 6;
-    putV4(r.src, 0x0a000001);
-    putV4(r.dst, 0xcb007101);
-    r.srcPort = 40000;
-    // The ids run out on the second record's application, in the middle of building its key (its
-    // exporter's id is from before the restart); the third record's new exporter is then given that
-    // same number, and the fourth must not match the second's entry.
-    for (const [exporter, port] of [['192.0.2.1', 443], ['192.0.2.1', 22], ['192.0.2.2', 443], ['192.0.2.2', 22]] as const) {
-      r.exporter = exporter;
-      r.dstPort = port;
-      const got = cache.resolve(r);
-      reference.enrich(r, labels);
-      expect(got).toEqual(labels);
+    // Room for three to five strings: the ids start over every few records, often while a key is
+    // being built (an exporter's id from before the restart could then be given to another
+    // exporter and make two keys equal). Only exporter-given application names are interned.
+    for (const maxIds of [3, 4, 5]) {
+      const cache = new FlowKeyCache(new Enricher(c), undefined, 64, maxIds);
+      const reference = new Enricher(c);
+      const labels = createFlowLabels();
+      const r = createFlowRecord();
+      r.sourceKind = 'netflow9';
+      r.af = 4;
+      r.protocol = 6;
+      putV4(r.src, 0x0a000001);
+      putV4(r.dst, 0xcb007101);
+      r.srcPort = 40000;
+      r.dstPort = 443;
+      const next = rng(maxIds);
+      for (let i = 0; i < 3000; i++) {
+        r.exporter = `192.0.2.${1 + Math.floor(next() * 3)}`;
+        r.appName = ['web', 'shell', 'db'][Math.floor(next() * 3)];
+        const got = cache.resolve(r);
+        reference.enrich(r, labels);
+        expect(got, `maxIds ${maxIds}, record ${i}`).toEqual(labels);
+      }
+      expect(cache.restarts).toBeGreaterThan(100);
+      expect(cache.hits).toBeGreaterThan(0);
     }
-    expect(cache.restarts).toBeGreaterThan(0);
   });
 
   it('keys on the MAC addresses only when the inventory names devices by MAC', () => {

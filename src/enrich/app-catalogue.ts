@@ -183,6 +183,11 @@ function portProtocolIndex(protocol: number): number {
   return protocol === TCP ? 0 : protocol === UDP ? 1 : protocol === SCTP ? 2 : -1;
 }
 const OTHER_BY_PORT_PROTOCOL = ['tcp-other', 'udp-other', 'sctp'];
+/** lookupCode() ranges beyond the interned names (at most 0xffff of them). */
+const OTHER_BY_PORT_PROTOCOL_CODE = 0x10000;
+const PROTOCOL_APP_CODE = 0x20000;
+/** lookupCode() of the empty label. */
+export const EMPTY_APP_CODE = 0x30000;
 
 /** Lower port wins when both are listed; index 0 means "not listed". */
 function pick(table: Uint16Array, srcPort: number, dstPort: number): number {
@@ -276,6 +281,30 @@ export class AppCatalogue {
     if (p !== protocol) return '';
     const up = this.userProtocols[p];
     return up !== 0 ? this.names[up] : PROTOCOL_APPS[p];
+  }
+
+  /**
+   * lookup() as a number, for keys that must not hold strings: records with equal codes get the
+   * same label (one name per code; a name may have more than one code). Names of the catalogue
+   * are their index; the per-protocol fallbacks and the empty label are codes above 0xffff.
+   */
+  lookupCode(protocol: number, srcPort: number, dstPort: number): number {
+    const pi = portProtocolIndex(protocol);
+    if (pi >= 0) {
+      const user = this.userPorts[pi];
+      if (user !== undefined) {
+        const id = pick(user, srcPort, dstPort);
+        if (id !== 0) return id;
+      }
+      const up = this.userProtocols[protocol];
+      if (up !== 0) return up;
+      const id = pick(this.builtinPorts[pi], srcPort, dstPort);
+      return id !== 0 ? id : OTHER_BY_PORT_PROTOCOL_CODE + pi;
+    }
+    const p = protocol & 0xff;
+    if (p !== protocol) return EMPTY_APP_CODE;
+    const up = this.userProtocols[p];
+    return up !== 0 ? up : PROTOCOL_APP_CODE + p;
   }
 
   /**

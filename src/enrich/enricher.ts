@@ -9,7 +9,7 @@ import type { FlowgaugeConfig, PeerNetwork } from '../config/types.js';
 import { Direction, type FlowRecord } from '../record.js';
 import type { FlowLabels } from '../rollup/types.js';
 import { AddressTextCache, DEFAULT_ADDRESS_CACHE_SLOTS, NumberTextCache } from './address-text.js';
-import { AppCatalogue, PROTOCOL_LABELS } from './app-catalogue.js';
+import { AppCatalogue, EMPTY_APP_CODE, PROTOCOL_LABELS } from './app-catalogue.js';
 import { DeviceInventory, type DeviceInfo } from './inventory.js';
 import { ORIENTATION_DIRECTION, LocalNetworks, deviceIsDst, isCloudSource, orient } from './orientation.js';
 import { InvalidCidrError, PrefixTable, parsePrefix } from './prefix-table.js';
@@ -80,6 +80,17 @@ export class Enricher {
   appLabel(r: FlowRecord): string {
     const proto = r.protocol;
     return r.af === 0 && proto === 0 ? '' : this.catalogue.appFor(proto, r.srcPort, r.dstPort, r.appName);
+  }
+
+  /**
+   * appLabel() as a number when it follows from the protocol and ports alone (AppCatalogue
+   * lookupCode); -1 when the exporter named the application, whose label is then only text.
+   */
+  appCode(r: FlowRecord): number {
+    const proto = r.protocol;
+    if (r.af === 0 && proto === 0) return EMPTY_APP_CODE;
+    if (r.appName !== '') return -1;
+    return this.catalogue.lookupCode(proto, r.srcPort, r.dstPort);
   }
 
   enrich(r: FlowRecord, out: FlowLabels): void {
