@@ -17,7 +17,8 @@
  * Environment: BENCH_SECONDS (per trial, default 3), BENCH_WORKERS (default: CPU count),
  * BENCH_SOURCES (default 8), BENCH_START_RATE (default 10000).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dataDatagrams, helloDatagram, RECORDS_PER_DATAGRAM, writeSenderFile } from './e2e-udp-datagrams.js';
@@ -52,6 +53,18 @@ interface Trial {
   loss: number;
   kernelDrops: number;
   selfMetricDrops?: number;
+  /** CPU seconds (user + system, all threads) the receiver process used during the trial. */
+  cpuSeconds: number;
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** User + system CPU seconds of a process so far, all its threads (/proc/PID/stat). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 }
 
 interface Target {
@@ -78,11 +91,13 @@ async function receiverTarget(name: string, bins: { sender: string }, receiver: 
     async run(rate) {
       const port = await freeUdpPort();
       const rx = await startReceiver(receiver, port);
+      const cpuBefore = cpuSecondsOf(rx.pid);
       const sent = await runSender(bins.sender, port, file, rate, SECONDS, SOURCES);
       await new Promise((r) => setTimeout(r, 300));
       const drops = kernelDrops(rx.pid, port);
+      const cpuSeconds = cpuSecondsOf(rx.pid) - cpuBefore;
       const received = (await rx.stop()) - SOURCES; // minus the hello datagrams
-      return { rate, sentRate: sent.rate, sent: sent.sent, received, loss: lossOf(sent.sent, received), kernelDrops: drops };
+      return { rate, sentRate: sent.rate, sent: sent.sent, received, loss: lossOf(sent.sent, received), kernelDrops: drops, cpuSeconds };
     },
     async stop() {},
   };
@@ -102,8 +117,10 @@ async function daemonTarget(bins: { sender: string }, file: string, workers: num
       const before = await settle(() => daemon.datagrams());
       const dropsBefore = kernelDrops(daemon.pid, daemon.udp);
       const metricBefore = await dropsMetric();
+      const cpuBefore = cpuSecondsOf(daemon.pid);
       const sent = await runSender(bins.sender, daemon.udp, file, rate, SECONDS, SOURCES);
       const after = await settle(() => daemon.datagrams());
+      const cpuSeconds = cpuSecondsOf(daemon.pid) - cpuBefore;
       const received = after - before - SOURCES;
       return {
         rate,
@@ -113,10 +130,21 @@ async function daemonTarget(bins: { sender: string }, file: string, workers: num
         loss: lossOf(sent.sent, received),
         kernelDrops: kernelDrops(daemon.pid, daemon.udp) - dropsBefore,
         selfMetricDrops: (await dropsMetric()) - metricBefore,
+        cpuSeconds,
       };
     },
     stop: () => daemon.stop(),
   };
+}
+
+/** Receiver CPU per datagram taken, in microseconds. */
+function usPerDatagram(trial: Trial): number {
+  return trial.received > 0 ? (trial.cpuSeconds * 1e6) / trial.received : Number.NaN;
+}
+
+/** The receiver's trial at its highest lossless rate. */
+function bestTrial(t: Target): Trial | undefined {
+  return t.trials.find((x) => x.rate === t.good && x.loss < MAX_LOSS);
 }
 
 function record(t: Target, trial: Trial): void {
@@ -127,7 +155,8 @@ function record(t: Target, trial: Trial): void {
   const drops = trial.selfMetricDrops !== undefined ? `, self-metric ${trial.selfMetricDrops}` : '';
   console.log(
     `  ${t.name.padEnd(30)} target ${si(trial.rate).padStart(7)}/s sent ${si(trial.sentRate).padStart(7)}/s ` +
-      `loss ${(trial.loss * 100).toFixed(3).padStart(7)}% (kernel drops ${trial.kernelDrops}${drops})` +
+      `loss ${(trial.loss * 100).toFixed(3).padStart(7)}% (kernel drops ${trial.kernelDrops}${drops}) ` +
+      `CPU ${usPerDatagram(trial).toFixed(2)} us/datagram` +
       (senderLimited ? '  [sender could not keep up]' : ''),
   );
 }
@@ -180,8 +209,17 @@ async function main(): Promise<void> {
   console.log('');
   const base = targets[0].good;
   printTable(
-    ['receiver', 'max lossless datagrams/s', 'records/s', 'ratio to C receiver'],
-    targets.map((t) => [t.name, si(t.good), si(t.good * RECORDS_PER_DATAGRAM), base > 0 ? `${(t.good / base).toFixed(2)}x` : 'n/a']),
+    ['receiver', 'max lossless datagrams/s', 'records/s', 'ratio to C receiver', 'receiver CPU per datagram there'],
+    targets.map((t) => {
+      const best = bestTrial(t);
+      return [
+        t.name,
+        si(t.good),
+        si(t.good * RECORDS_PER_DATAGRAM),
+        base > 0 ? `${(t.good / base).toFixed(2)}x` : 'n/a',
+        best !== undefined ? `${usPerDatagram(best).toFixed(2)} us` : 'n/a',
+      ];
+    }),
   );
   const one = targets[2].good / base;
   console.log(`\ngoal: >= 0.5x the C receiver on one core: ${one.toFixed(2)}x, ${one >= 0.5 ? 'met' : 'NOT met'}`);
