@@ -25,6 +25,16 @@ import { createFlowLabels, type FlowLabels } from './rollup/types.js';
 
 /** Entries held at most by default (eight per set). */
 export const DEFAULT_FLOW_KEY_CACHE_ENTRIES = 65536;
+/** Bounds of a configured size (ingest.flow_key_cache_entries). */
+export const MIN_FLOW_KEY_CACHE_ENTRIES = 16;
+export const MAX_FLOW_KEY_CACHE_ENTRIES = 1 << 24;
+
+/** Entries a cache asked for `entries` holds: rounded up to a power of two within the bounds. */
+export function flowKeyCacheSize(entries = DEFAULT_FLOW_KEY_CACHE_ENTRIES): number {
+  let size = MIN_FLOW_KEY_CACHE_ENTRIES;
+  while (size < entries && size < MAX_FLOW_KEY_CACHE_ENTRIES) size *= 2;
+  return size;
+}
 
 /**
  * Int32 words per entry: [0] 1 + af with action and direction; [1] exporter id, [2] source kind
@@ -122,9 +132,8 @@ export class FlowKeyCache {
     this.routeSource = routes;
     // The inventory's MAC entries name a device only through its MAC: then the MACs are key too.
     this.macAware = enricher.inventory.entries.some((e) => e.kind === 'mac');
-    let bits = 4;
-    while (1 << bits < entries && bits < 24) bits++;
-    this.entries = 1 << bits;
+    this.entries = flowKeyCacheSize(entries);
+    const bits = Math.log2(this.entries);
     // One set per WAYS entries: the hash's top log2(entries / WAYS) bits pick it.
     this.shift = 32 - (bits - Math.log2(WAYS));
     this.stride = KEY_WORDS + (routes === undefined ? 0 : routes.routeLength);

@@ -67,7 +67,7 @@ export interface PipelineOptions {
    * record that bypasses the cache; `labelSetChanged`: that entry was (re)filled for this record.
    */
   onEnriched?: (record: FlowRecord, labels: FlowLabels, labelSetId: number, labelSetChanged: boolean) => void;
-  /** Entries of the flow key cache (default DEFAULT_FLOW_KEY_CACHE_ENTRIES). */
+  /** Entries of the flow key cache (default: config.ingest.flowKeyCacheEntries, else DEFAULT_FLOW_KEY_CACHE_ENTRIES). */
   flowKeyCacheEntries?: number;
 }
 
@@ -141,7 +141,11 @@ export class FlowPipeline {
       { histograms: config.histograms, distinct: config.distinct, info: config.info, inventory: config.inventory },
     );
     this.enricher = new Enricher(config);
-    this.keyCache = new FlowKeyCache(this.enricher, options.onEnriched === undefined ? this.rollups : undefined, options.flowKeyCacheEntries);
+    this.keyCache = new FlowKeyCache(
+      this.enricher,
+      options.onEnriched === undefined ? this.rollups : undefined,
+      options.flowKeyCacheEntries ?? config.ingest?.flowKeyCacheEntries,
+    );
     this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
     this.onEnriched = options.onEnriched;

@@ -223,6 +223,19 @@ describe('validation errors name the key, the line and the column', () => {
     expect(e.toString()).toBe('test.yaml:7:1: local_network: unknown key "local_network"; did you mean "local_networks"?');
   });
 
+  it('ingest.flow_key_cache_entries sizes the flow key cache, within 16 .. 2^24', () => {
+    const cfg = parseConfig(lines('ingest:', '  flow_key_cache_entries: 1000'), 'c.yaml', {}).config!;
+    expect(cfg.ingest).toEqual({ workers: 1, flowKeyCacheEntries: 1000 });
+    expect(new FlowPipeline(cfg).keyCache.entries).toBe(1024);
+    expect(new FlowPipeline(defaultConfig()).keyCache.entries).toBe(65536);
+    const both = parseConfig(lines('ingest:', '  workers: 3', '  flow_key_cache_entries: 16'), 'c.yaml', {}).config!;
+    expect(both.ingest).toEqual({ workers: 3, flowKeyCacheEntries: 16 });
+    for (const bad of ['8', '16777217', '1000.5', '"lots"']) {
+      const e = only(lines('ingest:', `  flow_key_cache_entries: ${bad}`));
+      expect(e).toMatchObject({ key: 'ingest.flow_key_cache_entries', line: 2 });
+    }
+  });
+
   it('unknown nested key points at the key itself', () => {
     const e = only(lines('netflow:', '  receive_buffer_bytes: 1', '  sampling_rate: 5'));
     expect(e).toMatchObject({ key: 'netflow.sampling_rate', line: 3, column: 3 });

@@ -67,6 +67,22 @@ describe('ingest workers over loopback UDP', () => {
     }
   });
 
+  it('workers=2 with the smallest flow key cache (16 entries): label sets redefined all the time, totals still the oracle\'s', async () => {
+    for (const name of ['pmacctd-nfprobe-v9-large', 'softflowd-ipfix']) {
+      const d = await startTestDaemon({ ingest: { workers: 2, flowKeyCacheEntries: 16 } });
+      running.push(d);
+      const payloads = corpusDatagrams(`edge/${name}.pcap`).map((x) => x.payload);
+      await sendDatagrams(d.udpPort, payloads);
+      await waitFor(() => datagramsSeen(d.pipeline) === payloads.length, 10_000, `${name}: ${payloads.length} datagrams`);
+      const samples = parseExposition(await scrape(d));
+      assertMetricsMatch(samples, expectedFromOracle(corpusOracle(`edge/${name}.json`)));
+      // The workers' caches are that small too: far more misses than entries.
+      expect(sumOf(samples, 'flowgauge_flow_key_cache_lookups_total', { result: 'miss' })).toBeGreaterThan(16);
+      await d.stop('next file');
+      running = [];
+    }
+  });
+
   it('workers=2: many exporters at once add up to the sum of their oracles, and templates reach the state file', async () => {
     const d = await startTestDaemon({ ingest: { workers: 2 } });
     running.push(d);

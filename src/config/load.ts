@@ -750,7 +750,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     state_dir?: string;
     web_config_file?: string;
     limits?: { max_exporters?: number };
-    ingest?: { workers?: number };
+    ingest?: { workers?: number; flow_key_cache_entries?: number };
     log?: { level?: (typeof LOG_LEVELS)[number] };
   };
   if (r.listen) {
@@ -809,7 +809,10 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.web_config_file !== undefined) cfg.webConfigFile = r.web_config_file;
   if (r.limits?.max_exporters !== undefined) cfg.limits.maxExporters = r.limits.max_exporters;
-  if (r.ingest?.workers !== undefined) cfg.ingest = { workers: r.ingest.workers };
+  if (r.ingest !== undefined) {
+    cfg.ingest = { workers: r.ingest.workers ?? cfg.ingest?.workers ?? 1 };
+    if (r.ingest.flow_key_cache_entries !== undefined) cfg.ingest.flowKeyCacheEntries = r.ingest.flow_key_cache_entries;
+  }
   if (r.log?.level) cfg.log.level = r.log.level;
   return cfg;
 }

@@ -223,6 +223,12 @@ export const configSchema = {
       description: 'Ingest threads (docs/performance.md).',
       properties: {
         workers: { type: 'integer', minimum: 1, maximum: 64, description: 'Threads that receive (SO_REUSEPORT), decode and enrich; 1 = the single-thread path.' },
+        flow_key_cache_entries: {
+          type: 'integer',
+          minimum: 16,
+          maximum: 16777216,
+          description: 'Flow keys whose labels and rows are remembered (per ingest thread), rounded up to a power of two; default 65536.',
+        },
       },
     },
     limits: {

@@ -153,7 +153,14 @@ export interface FlowgaugeConfig {
    * Ingest threads (docs/performance.md). Absent or workers 1: one thread receives, decodes and
    * counts. workers N > 1: N threads with SO_REUSEPORT sockets decode and enrich, the main thread counts.
    */
-  ingest?: { workers: number };
+  ingest?: {
+    workers: number;
+    /**
+     * Entries of the flow key cache (rounded up to a power of two; default 65,536), in the one
+     * thread or in each ingest worker. About 450 bytes each when full, with the default rollups.
+     */
+    flowKeyCacheEntries?: number;
+  };
   /** Bounds on state keyed by network data (docs/reliability.md). */
   limits: {
     /** Exporters (UDP source addresses) tracked with their own state and self-metric labels. */

@@ -16,6 +16,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { InterfaceCounters } from '../decoders/sflow.js';
+import { flowKeyCacheSize } from '../flow-key-cache.js';
 import { FlowPipeline, type ExporterEntry, type ExportProtocol } from '../pipeline.js';
 import { EnrichedBatchWriter, type EnrichedBatch } from './enriched-batch.js';
 import type { ExporterReport, IngestWorkerData, MainToWorker, WorkerToMain } from './ingest-messages.js';
@@ -41,7 +42,10 @@ async function run(data: IngestWorkerData): Promise<void> {
     Atomics.add(inFlight, slot, 1);
     post({ type: 'batch', ...batch }, [batch.ids.buffer as ArrayBuffer, batch.numbers.buffer as ArrayBuffer, batch.bytes.buffer as ArrayBuffer]);
   };
-  const writer = new EnrichedBatchWriter(data.batchRecords, postBatch);
+  // Label set ids are the flow key cache's entries: as many as the main thread's reader takes.
+  const writer = new EnrichedBatchWriter(data.batchRecords, postBatch, {
+    maxLabelSets: flowKeyCacheSize(data.config.ingest?.flowKeyCacheEntries),
+  });
   const interfaceCounters: InterfaceCounters[] = [];
   /** Receive time of the datagram being decoded (records are handed over during handleDatagram). */
   let receivedMs = 0;

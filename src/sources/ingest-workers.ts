@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { FlowgaugeConfig } from '../config/types.js';
 import type { DecodeErrorReason } from '../decoders/types.js';
 import { ExporterEntry, type ExportProtocol, type FlowPipeline, type KeyCacheCounts, type LimitCounts } from '../pipeline.js';
+import { flowKeyCacheSize } from '../flow-key-cache.js';
 import { EnrichedBatchReader } from './enriched-batch.js';
 import type { ExporterReport, IngestWorkerData, ListenerReport, MainToWorker, WorkerToMain } from './ingest-messages.js';
 import { ExporterAllowlist, UdpListener, type ListenAddress } from './udp-listener.js';
@@ -154,7 +155,7 @@ export class IngestWorkerPool {
     const slot: WorkerSlot = {
       index,
       worker,
-      reader: new EnrichedBatchReader(),
+      reader: new EnrichedBatchReader(flowKeyCacheSize(this.options.config.ingest?.flowKeyCacheEntries)),
       exporters: new Map(),
       listeners: [],
       drops: { notAllowed: 0, exporterLimit: 0, decodeFailed: 0 },
