@@ -58,6 +58,13 @@ export class ExporterEntry {
 export interface PipelineOptions {
   /** Exporters tracked with their own state and self-metric labels; more are refused and counted. */
   maxExporters?: number;
+  /**
+   * When maxExporters is reached, a new exporter takes the place of the one silent longest if that
+   * one has been silent this long (ms); 0 never. Default: config limits.exporterIdleSeconds.
+   */
+  exporterIdleMs?: number;
+  /** Called with the address of each exporter forgotten to make room (see exporterIdleMs). */
+  onExporterRetired?: (address: string) => void;
   /** Also called for every sFlow generic interface counter record (after the pipeline's own store). */
   onInterfaceCounters?: (c: InterfaceCounters) => void;
   /**
@@ -118,6 +125,19 @@ export class FlowPipeline {
   readonly drops: PipelineDropCounters = { notAllowed: 0, exporterLimit: 0, decodeFailed: 0 };
   private readonly labels: FlowLabels = createFlowLabels();
   private readonly maxExporters: number;
+  private readonly exporterIdleMs: number;
+  private readonly onExporterRetired: ((address: string) => void) | undefined;
+  /** Exporters forgotten to make room for new ones (flowgauge_exporters_expired_total). */
+  exportersExpired = 0;
+  /** The same in ingest workers, where their exporters live; set from their reports. */
+  workerExportersExpired = 0;
+  /** What forgotten exporters had added to limitCounts(), which must never go down. */
+  private readonly retiredLimits: LimitCounts = { exporters: 0, netflow_templates: 0, netflow_pending: 0, sflow_agents: 0, sflow_sources: 0 };
+  /**
+   * No exporter can have been silent for exporterIdleMs before this receive time: a flood of new
+   * source addresses against a full table then costs no scan per datagram.
+   */
+  private noIdleExporterBefore = -Infinity;
   private readonly config: FlowgaugeConfig;
   private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
@@ -147,6 +167,8 @@ export class FlowPipeline {
       options.flowKeyCacheEntries ?? config.ingest?.flowKeyCacheEntries,
     );
     this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
+    this.exporterIdleMs = options.exporterIdleMs ?? (config.limits?.exporterIdleSeconds ?? 0) * 1000;
+    this.onExporterRetired = options.onExporterRetired;
     this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
     this.onEnriched = options.onEnriched;
     const store = this.interfaces;
@@ -164,7 +186,7 @@ export class FlowPipeline {
   handleDatagram(buf: Uint8Array, exporterAddress: string, nowMs: number): void {
     let entry = this.exporters.get(exporterAddress);
     if (entry === undefined) {
-      if (this.exporters.size >= this.maxExporters) {
+      if (this.exporters.size >= this.maxExporters && !this.expireIdleExporter(nowMs)) {
         this.drops.exporterLimit++;
         return;
       }
@@ -293,15 +315,55 @@ export class FlowPipeline {
     return { hits: this.keyCache.hits + this.workerKeyCache.hits, misses: this.keyCache.misses + this.workerKeyCache.misses };
   }
 
+  /**
+   * Forgets an exporter: its templates, sequence and sFlow state and its self-metric series. What it
+   * added to limitCounts() stays counted. Returns false when the address is not tracked.
+   */
+  retireExporter(address: string): boolean {
+    const e = this.exporters.get(address);
+    if (e === undefined) return false;
+    const r = this.retiredLimits;
+    r.netflow_templates += e.counters.errors.get('template_limit') ?? 0;
+    if (e.netflow) r.netflow_pending += e.netflow.pending.evicted;
+    if (e.sflow) {
+      r.sflow_agents += e.sflow.untrackedAgentDatagrams;
+      r.sflow_sources += e.sflow.untrackedSamples;
+    }
+    this.exporters.delete(address);
+    this.onExporterRetired?.(address);
+    return true;
+  }
+
+  /**
+   * Makes room for a new exporter in a full table by forgetting the one silent longest, if it has
+   * been silent for exporterIdleMs. O(exporters), and only when a new exporter finds the table full
+   * and one could qualify by now.
+   */
+  private expireIdleExporter(nowMs: number): boolean {
+    if (!(this.exporterIdleMs > 0) || nowMs < this.noIdleExporterBefore) return false;
+    let oldest: ExporterEntry | undefined;
+    for (const e of this.exporters.values()) if (oldest === undefined || e.lastSeenMs < oldest.lastSeenMs) oldest = e;
+    if (oldest === undefined) return false;
+    if (nowMs - oldest.lastSeenMs < this.exporterIdleMs) {
+      // Receive times only grow, so none qualifies before the oldest one does.
+      this.noIdleExporterBefore = oldest.lastSeenMs + this.exporterIdleMs;
+      return false;
+    }
+    this.exportersExpired++;
+    this.retireExporter(oldest.address);
+    return true;
+  }
+
   /** Times each state bound bit, summed over exporters (read at scrape time, not on the hot path). */
   limitCounts(): LimitCounts {
     const w = this.workerLimits;
+    const r = this.retiredLimits;
     const out: LimitCounts = {
       exporters: this.drops.exporterLimit,
-      netflow_templates: 0,
-      netflow_pending: w.netflow_pending,
-      sflow_agents: w.sflow_agents,
-      sflow_sources: w.sflow_sources,
+      netflow_templates: r.netflow_templates,
+      netflow_pending: w.netflow_pending + r.netflow_pending,
+      sflow_agents: w.sflow_agents + r.sflow_agents,
+      sflow_sources: w.sflow_sources + r.sflow_sources,
     };
     for (const e of this.exporters.values()) {
       out.netflow_templates += e.counters.errors.get('template_limit') ?? 0;

@@ -83,6 +83,38 @@ describe('ingest workers over loopback UDP', () => {
     }
   });
 
+  it('workers=2, max_exporters 1: silent exporters give their place to new ones, and the main thread forgets them too', async () => {
+    const d = await startTestDaemon({ ingest: { workers: 2 }, limits: { maxExporters: 1, exporterIdleSeconds: 1 } });
+    running.push(d);
+    const payloads = corpusDatagrams('edge/softflowd-v5.pcap').map((x) => x.payload);
+    const exp = expectedFromOracle(corpusOracle('edge/softflowd-v5.json'));
+    const listenerDatagrams = async (): Promise<number> => {
+      const status = (await (await fetch(`${d.httpUrl}/status`)).json()) as { listeners: Array<{ datagrams: number }> };
+      return status.listeners[0].datagrams;
+    };
+    // Four exporters one after the other, each after more than a second of silence: whichever
+    // worker each lands on, the exporter there before it has been silent long enough to go.
+    for (let i = 0; i < 4; i++) {
+      await sendFromExporters(d.udpPort, [payloads], 31 + i);
+      for (let t = 0; (await listenerDatagrams()) !== (i + 1) * payloads.length; t++) {
+        if (t > 200) throw new Error(`exporter ${i + 1}: its datagrams never all arrived`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 1_200));
+    }
+    const samples = parseExposition(await scrape(d));
+    expect(sumOf(samples, 'flowgauge_datagrams_dropped_total', { reason: 'exporter_limit' })).toBe(0);
+    expect(sumOf(samples, 'flow_exporter_bytes_total')).toBe(4 * exp.bytes);
+    expect(sumOf(samples, 'flow_exporter_flows_total')).toBe(4 * exp.flows);
+    // Each worker holds one exporter at most; every other one was forgotten, by its worker and here.
+    const tracked = sumOf(samples, 'flowgauge_exporters');
+    expect(tracked).toBeGreaterThanOrEqual(1);
+    expect(tracked).toBeLessThanOrEqual(2);
+    expect(tracked + sumOf(samples, 'flowgauge_exporters_expired_total')).toBe(4);
+    const labelled = new Set(samples.filter((x) => x.name === 'flowgauge_records_total' && x.labels.exporter !== undefined).map((x) => x.labels.exporter));
+    expect(labelled.size).toBe(tracked);
+  });
+
   it('workers=2: many exporters at once add up to the sum of their oracles, and templates reach the state file', async () => {
     const d = await startTestDaemon({ ingest: { workers: 2 } });
     running.push(d);

@@ -153,6 +153,61 @@ describe('exporters, self-metric label sets, enrich cache and rollups', () => {
     expect(defaultConfig().limits.maxExporters).toBe(1000);
   });
 
+  it('limits.exporter_idle_seconds: a new exporter takes the place of the one silent longest, once silent that long', async () => {
+    const parsed = parseConfig(
+      'limits:\n  max_exporters: 3\n  exporter_idle_seconds: 60\nnetflow:\n  pending_records_per_exporter: 2\n',
+      'limits.yaml',
+    );
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.config!.limits).toEqual({ maxExporters: 3, exporterIdleSeconds: 60 });
+    expect(defaultConfig().limits.exporterIdleSeconds).toBe(3600);
+    expect(parseConfig('limits:\n  exporter_idle_seconds: -1\n', 'x.yaml').errors[0].toString()).toContain('exporter_idle_seconds');
+    const p = new FlowPipeline(parsed.config!);
+    const v5 = new Writer().u16(5).u16(0).u32(0).u32(0).u32(0).u32(0).u32(0).done();
+    const s = 1000;
+    // A overflows its pending buffer (3 of 5 orphan sets evicted), so the limit counter has
+    // something that must stay counted after A is forgotten.
+    for (let i = 0; i < 5; i++) p.handleDatagram(v9Orphan(1, 300 + i, 40), 'A', 0);
+    p.handleDatagram(v5, 'B', 0);
+    p.handleDatagram(v5, 'C', 0);
+    const pendingBefore = p.limitCounts().netflow_pending;
+    expect(pendingBefore).toBe(3);
+
+    p.handleDatagram(v5, 'D', 30 * s); // nobody silent for 60 s yet
+    expect(p.drops.exporterLimit).toBe(1);
+    p.handleDatagram(v5, 'B', 45 * s);
+    p.handleDatagram(v5, 'D', 61 * s); // A and C silent since 0: A (first in the table) goes
+    expect([...p.exporters.keys()]).toEqual(['B', 'C', 'D']);
+    p.handleDatagram(v5, 'E', 62 * s); // then C
+    expect([...p.exporters.keys()]).toEqual(['B', 'D', 'E']);
+    p.handleDatagram(v5, 'F', 63 * s); // B spoke at 45 s: no room
+    for (let i = 0; i < 100; i++) p.handleDatagram(v5, `flood-${i}`, 64 * s + i);
+    expect(p.drops.exporterLimit).toBe(102);
+    expect(p.exportersExpired).toBe(2);
+    expect(p.limitCounts().netflow_pending).toBe(pendingBefore);
+
+    // A comes back after B has been silent for a minute: A is a new exporter, its state gone.
+    p.handleDatagram(v5, 'A', 106 * s);
+    expect([...p.exporters.keys()]).toEqual(['D', 'E', 'A']);
+    expect(p.exporters.get('A')!.counters.datagrams).toBe(1);
+    expect(p.exporters.get('A')!.netflow!.pending.count).toBe(0);
+    expect(p.exporters.get('A')!.counters.templateMisses).toBe(0);
+
+    const m = await selfMetricSamples(p);
+    expect(sumOf(m, 'flowgauge_exporters_expired_total')).toBe(3);
+    expect(sumOf(m, 'flowgauge_limit_reached_total', { limit: 'netflow_pending' })).toBe(3);
+    expect(sumOf(m, 'flowgauge_limit_reached_total', { limit: 'exporters' })).toBe(102);
+    const exporterLabels = new Set(m.filter((x) => x.labels.exporter !== undefined).map((x) => x.labels.exporter));
+    expect([...exporterLabels].sort()).toEqual(['A', 'D', 'E']);
+
+    // 0 keeps every exporter for good, as before.
+    const never = new FlowPipeline(parseConfig('limits:\n  max_exporters: 1\n  exporter_idle_seconds: 0\n', 'n.yaml').config!);
+    never.handleDatagram(v5, 'A', 0);
+    never.handleDatagram(v5, 'B', 1e12);
+    expect([...never.exporters.keys()]).toEqual(['A']);
+    expect(never.drops.exporterLimit).toBe(1);
+  });
+
   it('a scan of random addresses keeps the address cache and every rollup within their bounds, and conserves the counts', () => {
     const p = new FlowPipeline(DEFAULT_CONFIG);
     const tpl = new Writer()

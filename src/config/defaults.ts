@@ -65,7 +65,7 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   stateDir: './state',
   webConfigFile: '',
   ingest: { workers: 1 },
-  limits: { maxExporters: 1000 },
+  limits: { maxExporters: 1000, exporterIdleSeconds: 3600 },
   log: { level: 'info' },
 });
 

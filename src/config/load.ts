@@ -749,7 +749,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     interfaces?: { budget?: number };
     state_dir?: string;
     web_config_file?: string;
-    limits?: { max_exporters?: number };
+    limits?: { max_exporters?: number; exporter_idle_seconds?: number };
     ingest?: { workers?: number; flow_key_cache_entries?: number };
     log?: { level?: (typeof LOG_LEVELS)[number] };
   };
@@ -809,6 +809,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.web_config_file !== undefined) cfg.webConfigFile = r.web_config_file;
   if (r.limits?.max_exporters !== undefined) cfg.limits.maxExporters = r.limits.max_exporters;
+  if (r.limits?.exporter_idle_seconds !== undefined) cfg.limits.exporterIdleSeconds = r.limits.exporter_idle_seconds;
   if (r.ingest !== undefined) {
     cfg.ingest = { workers: r.ingest.workers ?? cfg.ingest?.workers ?? 1 };
     if (r.ingest.flow_key_cache_entries !== undefined) cfg.ingest.flowKeyCacheEntries = r.ingest.flow_key_cache_entries;

@@ -237,6 +237,12 @@ export const configSchema = {
       description: 'Bounds on state keyed by network data (docs/reliability.md).',
       properties: {
         max_exporters: { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'Exporters tracked; datagrams from more are dropped and counted.' },
+        exporter_idle_seconds: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 31_536_000,
+          description: 'Silence after which an exporter may give its place to a new one when max_exporters is reached; 0 never.',
+        },
       },
     },
     log: {

@@ -165,6 +165,11 @@ export interface FlowgaugeConfig {
   limits: {
     /** Exporters (UDP source addresses) tracked with their own state and self-metric labels. */
     maxExporters: number;
+    /**
+     * Seconds an exporter must have been silent before a new exporter may take its place in a full
+     * table (maxExporters reached); 0 never. Its templates and self-metric series go with it.
+     */
+    exporterIdleSeconds: number;
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
   /** OTLP/HTTP push of the rollups; absent = no push (see docs/otlp.md). */

@@ -109,6 +109,15 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
     },
   });
   new client.Counter({
+    name: 'flowgauge_exporters_expired_total',
+    help: 'Exporters forgotten to make room for a new one, after limits.exporter_idle_seconds of silence with limits.max_exporters reached.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pipeline.exportersExpired + pipeline.workerExportersExpired);
+    },
+  });
+  new client.Counter({
     name: 'flowgauge_datagrams_dropped_total',
     help: 'Datagrams dropped before decoding or rejected whole, by reason.',
     labelNames: ['reason'] as const,

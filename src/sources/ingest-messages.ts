@@ -67,6 +67,10 @@ export type WorkerToMain =
       templates: Record<string, unknown> | undefined;
       /** This worker's flow key cache lookups so far. */
       keyCache: KeyCacheCounts;
+      /** Exporters this worker forgot since its last report (limits.exporter_idle_seconds). */
+      retired: string[];
+      /** Exporters this worker has forgotten so far. */
+      exportersExpired: number;
     }
   | { type: 'stopped' };
 

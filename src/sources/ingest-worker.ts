@@ -49,7 +49,16 @@ async function run(data: IngestWorkerData): Promise<void> {
   const interfaceCounters: InterfaceCounters[] = [];
   /** Receive time of the datagram being decoded (records are handed over during handleDatagram). */
   let receivedMs = 0;
+  // What was reported last, to send only exporters that changed.
+  const reported = new Map<string, { lastSeenMs: number; datagrams: number; pending: number; counts: Map<ExportProtocol, number> }>();
+  /** Exporters forgotten since the last report: the main thread drops its mirror of them. */
+  const retired: string[] = [];
   const pipeline = new FlowPipeline(data.config, {
+    onExporterRetired: (address) => {
+      retired.push(address);
+      // If it comes back, it is a new exporter: report it whole.
+      reported.delete(address);
+    },
     // Label sets go by the id of their cache entry: the main thread keeps labels and routes per id.
     onEnriched: (r, labels, labelSetId, labelSetChanged) => writer.add(r, labels, receivedMs, labelSetId, labelSetChanged),
     onInterfaceCounters: (c) => void interfaceCounters.push({ ...c }),
@@ -80,8 +89,6 @@ async function run(data: IngestWorkerData): Promise<void> {
   }
   post({ type: 'ready', ports: listeners.map((l) => l.boundPort), receiveBufferBytes: listeners.map((l) => l.receiveBufferBytes) });
 
-  // What was reported last, to send only exporters that changed.
-  const reported = new Map<string, { lastSeenMs: number; datagrams: number; pending: number; counts: Map<ExportProtocol, number> }>();
   const datagramsOf = (e: ExporterEntry): number => {
     let n = 0;
     for (const c of e.datagramsByProtocol.values()) n += c;
@@ -103,7 +110,9 @@ async function run(data: IngestWorkerData): Promise<void> {
     const listenerReports = listeners.map((l) => ({ datagrams: l.datagrams, rejected: l.rejected }));
     const listenersText = JSON.stringify(listenerReports);
     const templatesChanged = pipeline.templateGeneration !== reportedTemplates;
-    if (!force && exporters.length === 0 && interfaceCounters.length === 0 && !templatesChanged && listenersText === reportedListeners) return;
+    if (!force && exporters.length === 0 && retired.length === 0 && interfaceCounters.length === 0 && !templatesChanged && listenersText === reportedListeners) {
+      return;
+    }
     reportedTemplates = pipeline.templateGeneration;
     reportedListeners = listenersText;
     post({
@@ -115,6 +124,8 @@ async function run(data: IngestWorkerData): Promise<void> {
       interfaceCounters: interfaceCounters.splice(0),
       templates: templatesChanged ? pipeline.saveTemplates() : undefined,
       keyCache: { hits: pipeline.keyCache.hits, misses: pipeline.keyCache.misses },
+      retired: retired.splice(0),
+      exportersExpired: pipeline.exportersExpired,
     });
   };
   const flush = (force = false): void => {

@@ -48,6 +48,7 @@ interface WorkerSlot {
   drops: { notAllowed: number; exporterLimit: number; decodeFailed: number };
   limits: LimitCounts | undefined;
   keyCache: KeyCacheCounts;
+  exportersExpired: number;
   stopped: Promise<void>;
   exited: boolean;
 }
@@ -161,6 +162,7 @@ export class IngestWorkerPool {
       drops: { notAllowed: 0, exporterLimit: 0, decodeFailed: 0 },
       limits: undefined,
       keyCache: { hits: 0, misses: 0 },
+      exportersExpired: 0,
       stopped: new Promise<void>((resolve) => (resolveStopped = resolve)),
       exited: false,
     };
@@ -223,6 +225,14 @@ export class IngestWorkerPool {
 
   private applyState(slot: WorkerSlot, msg: Extract<WorkerToMain, { type: 'state' }>): void {
     const pipeline = this.options.pipeline;
+    // Forgotten first: an exporter that came back since is in this same report, as a new one.
+    for (const address of msg.retired) {
+      if (!slot.exporters.delete(address)) continue;
+      if (this.slots.some((s) => s.exporters.has(address))) this.mergeExporter(address);
+      else pipeline.retireExporter(address);
+    }
+    slot.exportersExpired = msg.exportersExpired;
+    pipeline.workerExportersExpired = this.slots.reduce((n, s) => n + s.exportersExpired, 0);
     for (const rep of msg.exporters) {
       slot.exporters.set(rep.address, rep);
       this.mergeExporter(rep.address);
