@@ -128,6 +128,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
       settings: otlpSettings,
       snapshots: () => pipeline.rollups.snapshot(),
       measures: (rollups) => pipeline.measureSnapshots(rollups),
+      interfaces: () => pipeline.interfaces.snapshot(),
       largestBudget: Math.max(0, ...config.rollups.map((r) => r.budget)),
       logger: logger.child({ component: 'otlp' }),
       version,

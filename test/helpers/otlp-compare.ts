@@ -3,9 +3,11 @@ import pino from 'pino';
 import { expect } from 'vitest';
 import type { OtlpConfig, RollupDefinition } from '../../src/config/types.js';
 import { renderExposition } from '../../src/exporters/exposition.js';
+import { interfaceMetricFamilies, INTERFACE_OPER_UP_METRIC, INTERFACE_SPEED_METRIC, renderInterfaceMetrics } from '../../src/exporters/interface-exposition.js';
 import { resolveOtlpSettings, type ResolveOptions } from '../../src/exporters/otlp/otlp-config.js';
 import { otlpNameForPrometheus, prometheusNameForOtlp } from '../../src/exporters/otlp/otlp-naming.js';
 import { OtlpPusher } from '../../src/exporters/otlp/otlp-pusher.js';
+import type { InterfaceCountersSnapshot } from '../../src/rollup/interface-counters.js';
 import type { MeasureSnapshots } from '../../src/rollup/measure-snapshot.js';
 import type { RollupSnapshot } from '../../src/rollup/snapshot.js';
 import { parseExposition } from './exposition.js';
@@ -33,12 +35,14 @@ export function makePusher(
   rollups: readonly RollupDefinition[],
   resolve: ResolveOptions = {},
   measures?: (rollups: readonly RollupSnapshot[]) => MeasureSnapshots,
+  interfaces?: () => InterfaceCountersSnapshot,
 ): OtlpPusher {
   const settings = resolveOtlpSettings(cfg, { env: {}, hostname: TEST_HOST, version: TEST_VERSION, ...resolve });
   return new OtlpPusher({
     settings,
     snapshots,
     measures,
+    interfaces,
     largestBudget: Math.max(...rollups.map((r) => r.budget)),
     logger: pino({ level: 'silent' }),
     version: TEST_VERSION,
@@ -52,9 +56,19 @@ export function counterSampleNames(rollups: readonly { name: string }[]): Set<st
   return out;
 }
 
-/** Every /metrics sample name the OTLP push carries: rollup counters, histograms, gauges, info series. */
+/** The interface sample names of /metrics (sFlow counter samples): counters with `_total`, gauges. */
+export function interfaceSampleNames(): Set<string> {
+  const gauges = new Set([INTERFACE_SPEED_METRIC, INTERFACE_OPER_UP_METRIC]);
+  return new Set(interfaceMetricFamilies().map((f) => (gauges.has(f) ? f : `${f}_total`)));
+}
+
+/**
+ * Every /metrics sample name the OTLP push carries: rollup counters, histograms, gauges, info
+ * series, and the interface metrics.
+ */
 export function exportedSampleNames(rollups: readonly { name: string }[], measures?: MeasureSnapshots): Set<string> {
   const out = counterSampleNames(rollups);
+  for (const name of interfaceSampleNames()) out.add(name);
   for (const h of measures?.histograms ?? []) for (const suffix of ['_bucket', '_sum', '_count']) out.add(h.name + suffix);
   for (const g of measures?.gauges ?? []) out.add(g.name);
   for (const i of measures?.infos ?? []) out.add(`${i.name}_info`);
@@ -75,9 +89,12 @@ export function metricsSeries(text: string, rollups: readonly { name: string }[]
   return out;
 }
 
-/** /metrics for these snapshots (rollups, then histograms, gauges, info series), as the server renders it. */
-export function renderRollups(snapshots: readonly RollupSnapshot[], measures?: MeasureSnapshots): string {
-  return renderExposition(snapshots, 'prometheus', '', measures);
+/**
+ * /metrics for these snapshots (rollups, then histograms, gauges, info series, then the interface
+ * metrics when given), as the server renders it.
+ */
+export function renderRollups(snapshots: readonly RollupSnapshot[], measures?: MeasureSnapshots, interfaces?: InterfaceCountersSnapshot): string {
+  return renderExposition(snapshots, 'prometheus', interfaces ? renderInterfaceMetrics(interfaces, 'prometheus') : '', measures);
 }
 
 /** `# HELP` texts of a /metrics text by sample name. */

@@ -36,6 +36,8 @@ export interface ReceivedPoint {
   /** 1 = delta, 2 = cumulative (OTLP AggregationTemporality). */
   temporality: number;
   attributes: Record<string, string>;
+  /** The OTLP value type of each attribute (`attributes` holds them all as text). */
+  attributeTypes: Record<string, AttributeType>;
   value: number;
   /** Histograms: bucket counts and bounds. */
   bucketCounts?: number[];
@@ -205,6 +207,18 @@ function anyValue(v: AnyValue | undefined): string | number | boolean {
   return '';
 }
 
+export type AttributeType = 'string' | 'int' | 'double' | 'bool' | 'other';
+
+function attributeTypes(list: KeyValue[] | undefined): Record<string, AttributeType> {
+  const out: Record<string, AttributeType> = {};
+  for (const kv of list ?? []) {
+    const v = kv.value;
+    out[kv.key] =
+      v?.stringValue !== undefined ? 'string' : v?.intValue !== undefined ? 'int' : v?.doubleValue !== undefined ? 'double' : v?.boolValue !== undefined ? 'bool' : 'other';
+  }
+  return out;
+}
+
 function attributes(list: KeyValue[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const kv of list ?? []) out[kv.key] = String(anyValue(kv.value));
@@ -223,6 +237,7 @@ function flatten(req: ExportRequest): Pick<ReceivedRequest, 'resource' | 'scopes
         const base = { metric: m.name, description: m.description ?? '', unit: m.unit ?? '' };
         const times = (p: NumberPoint) => ({
           attributes: attributes(p.attributes),
+          attributeTypes: attributeTypes(p.attributes),
           startTimeUnixNano: BigInt(p.startTimeUnixNano ?? 0),
           timeUnixNano: BigInt(p.timeUnixNano ?? 0),
         });

@@ -27,6 +27,16 @@ export const COUNTER_STREAMS: readonly CounterStream[] = Object.freeze([
   { what: 'flows', unit: '{flow}', describes: 'flow records' },
 ]);
 
+/** One monotonic Sum of a counter family as OTLP carries it. */
+export interface OtlpSumStream {
+  /** OTLP metric name: the /metrics sample name without `_total`. */
+  name: string;
+  /** Equal to the /metrics HELP text. */
+  description: string;
+  /** OTel unit; `By`, or a curly-brace annotation that adds no suffix in Prometheus. */
+  unit: string;
+}
+
 const TOTAL_SUFFIX = '_total';
 
 /** OTLP name of a rollup counter: `flow_peer` + `bytes` -> `flow_peer_bytes`. */
@@ -52,6 +62,7 @@ export function otlpNameForPrometheus(sampleName: string): string {
 /** OTel unit of a histogram or gauge whose Prometheus name ends in a unit word. */
 export function otlpUnitForName(name: string): string {
   if (name.endsWith('_seconds')) return 's';
+  if (name.endsWith('_bytes_per_second')) return 'By/s';
   if (name.endsWith('_bytes')) return 'By';
   return '';
 }

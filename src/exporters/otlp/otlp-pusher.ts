@@ -30,6 +30,7 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
+import type { InterfaceCountersSnapshot } from '../../rollup/interface-counters.js';
 import type { MeasureSnapshots } from '../../rollup/measure-snapshot.js';
 import type { RollupSnapshot } from '../../rollup/snapshot.js';
 import { describeOtlpSettings, type OtlpSettings } from './otlp-config.js';
@@ -130,6 +131,8 @@ export interface OtlpPusherOptions {
   snapshots: () => readonly RollupSnapshot[];
   /** Histograms, gauges and info series beside those snapshots (the same call /metrics makes). */
   measures?: (rollups: readonly RollupSnapshot[]) => MeasureSnapshots;
+  /** Interface metrics from sFlow counter samples (the same call /metrics makes). */
+  interfaces?: () => InterfaceCountersSnapshot;
   /** Largest series count of any one metric (the largest rollup budget). */
   largestBudget: number;
   logger: Logger;
@@ -158,6 +161,7 @@ export class OtlpPusher {
     this.producer = new RollupMetricProducer({
       snapshots: options.snapshots,
       measures: options.measures,
+      interfaces: options.interfaces,
       temporality: s.temporality,
       scope: { name: 'flowgauge', version: options.version },
       startTimeMs: options.startTimeMs,

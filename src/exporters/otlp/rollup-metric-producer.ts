@@ -16,6 +16,14 @@
  *   baseline moves only when the exporter confirms delivery (acknowledge()), so a failed export is
  *   not a loss: the next point covers the whole undelivered interval. Series with no increase
  *   send no point.
+ *
+ * Interface counters (sFlow counter samples) are absolute device counters: their value includes
+ * everything the device counted before flowgauge saw the interface, at a time nobody knows. So a
+ * row follows the OTel data model's "unknown start time" rule instead: cumulative, its first point
+ * has `startTime` equal to its time (a reset point whose rate contribution is zero) and later points
+ * keep that start; delta, the first collection that sees it takes its values as the baseline and
+ * sends nothing, and later points carry the increases since. A backend never sees a device's
+ * lifetime total as traffic of one interval.
  */
 import { ValueType } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
@@ -34,7 +42,9 @@ import {
   type SumMetricData,
 } from '@opentelemetry/sdk-metrics';
 import type { GaugeSnapshot, HistogramSnapshot, InfoSnapshot, MeasureSnapshots } from '../../rollup/measure-snapshot.js';
+import type { InterfaceCountersSnapshot } from '../../rollup/interface-counters.js';
 import type { RollupSnapshot } from '../../rollup/snapshot.js';
+import { INTERFACE_ATTRIBUTE_NAMES, INTERFACE_SUM_STREAMS, interfaceAttributeValues, interfaceGauges } from './interface-families.js';
 import {
   COUNTER_STREAMS,
   otlpCounterDescription,
@@ -42,6 +52,7 @@ import {
   otlpDescription,
   otlpInfoName,
   otlpUnitForName,
+  type OtlpSumStream,
 } from './otlp-naming.js';
 
 export type OtlpTemporality = 'cumulative' | 'delta';
@@ -51,6 +62,8 @@ export interface RollupMetricProducerOptions {
   snapshots: () => readonly RollupSnapshot[];
   /** Histograms, gauges and info series rendered beside those rollups on /metrics. */
   measures?: (rollups: readonly RollupSnapshot[]) => MeasureSnapshots;
+  /** Interface metrics from sFlow counter samples (the snapshot /metrics renders). */
+  interfaces?: () => InterfaceCountersSnapshot;
   temporality: OtlpTemporality;
   scope: { name: string; version?: string };
   /** Start time (ms since epoch) of the series that exist at the first collection. Default: now. */
@@ -64,6 +77,8 @@ interface RowState {
   startMs: number;
   /** Collection generation that last saw the row; rows not seen are dropped after a collection. */
   seen: number;
+  /** Collection generation that created the row. */
+  created: number;
   /**
    * Delta only: the delivered cumulative values. Counters: one per stream (bytes, packets, flows).
    * Histograms: the cumulative bucket counts, then sum, then count.
@@ -82,18 +97,35 @@ interface PendingPoint {
   timeMs: number;
 }
 
-const STREAMS = COUNTER_STREAMS.length;
+/** A family of monotonic counters: one Sum per stream, one point per row and stream. */
+interface SumFamily {
+  /** Key of the family's row states. */
+  key: string;
+  labelNames: readonly string[];
+  labelValues: ReadonlyArray<readonly string[]>;
+  streams: readonly OtlpSumStream[];
+  /** Cumulative value of a row's stream. */
+  value: (row: number, stream: number) => number;
+  /** The counters did not start at zero when the rows appeared (see the header comment). */
+  unknownStart: boolean;
+}
+
+/** Row state key of the interface counters; rollup counters use "c:", histograms "h:". */
+const INTERFACE_FAMILY = 'i:interfaces';
+/** Smallest value an OTLP int (sfixed64) cannot carry. */
+const INT64_LIMIT = 2 ** 63;
 
 export class RollupMetricProducer implements MetricProducer {
   readonly temporality: OtlpTemporality;
   private readonly snapshots: () => readonly RollupSnapshot[];
   private readonly measures: ((rollups: readonly RollupSnapshot[]) => MeasureSnapshots) | undefined;
+  private readonly interfaces: (() => InterfaceCountersSnapshot) | undefined;
   private readonly scope: { name: string; version?: string };
   private readonly now: () => number;
   private readonly firstStartMs: number;
   private lastCollectMs: number | undefined;
   private generation = 0;
-  /** Per family ("c:" rollup, "h:" histogram): row key -> state. Bounded by the budgets (stale rows are dropped). */
+  /** Per family ("c:" rollup, "h:" histogram, "i:" interfaces): row key -> state. Bounded by the budgets (stale rows are dropped). */
   private readonly rows = new Map<string, Map<string, RowState>>();
   /** Delta points awaiting the exporter's verdict; weak so that dropped batches cost nothing. */
   private readonly pending = new WeakMap<object, PendingPoint>();
@@ -101,6 +133,7 @@ export class RollupMetricProducer implements MetricProducer {
   constructor(options: RollupMetricProducerOptions) {
     this.snapshots = options.snapshots;
     this.measures = options.measures;
+    this.interfaces = options.interfaces;
     this.temporality = options.temporality;
     this.scope = options.scope;
     this.now = options.now ?? Date.now;
@@ -125,6 +158,7 @@ export class RollupMetricProducer implements MetricProducer {
       for (const g of measures.gauges) this.collectGauge(c, g);
       for (const i of measures.infos) this.collectInfo(c, i);
     }
+    if (this.interfaces !== undefined) this.collectInterfaces(c, this.interfaces());
     for (const name of this.rows.keys()) if (!c.families.has(name)) this.rows.delete(name);
     this.lastCollectMs = nowMs;
 
@@ -147,11 +181,18 @@ export class RollupMetricProducer implements MetricProducer {
     return rows;
   }
 
-  private rowFor(c: Collection, rows: Map<string, RowState>, values: readonly string[], width: number, streams: number): RowState {
+  private rowFor(
+    c: Collection,
+    rows: Map<string, RowState>,
+    values: readonly string[],
+    width: number,
+    streams: number,
+    startMs = c.newRowStartMs,
+  ): RowState {
     const key = rowKey(values);
     let row = rows.get(key);
     if (row === undefined) {
-      row = { startMs: c.newRowStartMs, seen: c.gen, acked: new Float64Array(width), ackedMs: new Float64Array(streams) };
+      row = { startMs, seen: c.gen, created: c.gen, acked: new Float64Array(width), ackedMs: new Float64Array(streams) };
       row.ackedMs.fill(row.startMs);
       rows.set(key, row);
     }
@@ -164,18 +205,58 @@ export class RollupMetricProducer implements MetricProducer {
   }
 
   private collectCounters(c: Collection, snap: RollupSnapshot): void {
-    const delta = this.temporality === 'delta';
-    const rows = this.rowsOf(c, 'c:' + snap.name);
     const columns = [snap.bytes, snap.packets, snap.flows];
-    const points: Array<Array<DataPoint<number>>> = [[], [], []];
-    for (let r = 0; r < snap.labelValues.length; r++) {
-      const values = snap.labelValues[r];
-      const row = this.rowFor(c, rows, values, STREAMS, STREAMS);
-      const attributes = attributesOf(snap.labelNames, values);
-      for (let s = 0; s < STREAMS; s++) {
-        const cumulative = columns[s][r];
+    this.collectSums(c, {
+      key: 'c:' + snap.name,
+      labelNames: snap.labelNames,
+      labelValues: snap.labelValues,
+      streams: COUNTER_STREAMS.map((stream) => ({
+        name: otlpCounterName(snap.name, stream.what),
+        description: otlpCounterDescription(snap.help, stream),
+        unit: stream.unit,
+      })),
+      value: (r, s) => columns[s][r],
+      unknownStart: false,
+    });
+  }
+
+  /** Interface counters as monotonic Sums, speed and operational status as gauges. */
+  private collectInterfaces(c: Collection, snap: InterfaceCountersSnapshot): void {
+    const labelValues = interfaceAttributeValues(snap);
+    this.collectSums(c, {
+      key: INTERFACE_FAMILY,
+      labelNames: INTERFACE_ATTRIBUTE_NAMES,
+      labelValues,
+      streams: INTERFACE_SUM_STREAMS,
+      value: (r, s) => snap.rows[r].counters[s],
+      unknownStart: true,
+    });
+    for (const g of interfaceGauges(snap, labelValues)) this.collectGauge(c, g);
+  }
+
+  private collectSums(c: Collection, f: SumFamily): void {
+    const delta = this.temporality === 'delta';
+    const rows = this.rowsOf(c, f.key);
+    const n = f.streams.length;
+    const points: Array<Array<DataPoint<number>>> = f.streams.map(() => []);
+    // Int unless a value is beyond what sfixed64 carries (an agent's all-ones "unknown" 64-bit counter).
+    const fitsInt = f.streams.map(() => true);
+    for (let r = 0; r < f.labelValues.length; r++) {
+      const values = f.labelValues[r];
+      const row = this.rowFor(c, rows, values, n, n, f.unknownStart ? c.nowMs : c.newRowStartMs);
+      const baselineOnly = delta && f.unknownStart && row.created === c.gen;
+      const attributes = attributesOf(f.labelNames, values);
+      for (let s = 0; s < n; s++) {
+        const cumulative = f.value(r, s);
+        if (baselineOnly) {
+          // What the device counted before this collection has no known interval: not a delta.
+          row.acked[s] = cumulative;
+          row.ackedMs[s] = c.nowMs;
+          continue;
+        }
         if (!delta) {
           points[s].push({ startTime: millisToHrTime(row.startMs), endTime: c.endTime, attributes, value: cumulative });
+          if (fitsInt[s] && !isInt64(cumulative)) fitsInt[s] = false;
           continue;
         }
         const increase = cumulative - row.acked[s];
@@ -183,18 +264,19 @@ export class RollupMetricProducer implements MetricProducer {
         const point: DataPoint<number> = { startTime: millisToHrTime(row.ackedMs[s]), endTime: c.endTime, attributes, value: increase };
         this.pending.set(point, { row, stream: s, cumulative, timeMs: c.nowMs });
         points[s].push(point);
+        if (fitsInt[s] && !isInt64(increase)) fitsInt[s] = false;
       }
     }
     this.dropUnseen(c, rows);
-    for (let s = 0; s < STREAMS; s++) {
+    for (let s = 0; s < n; s++) {
       if (points[s].length === 0) continue;
-      const stream = COUNTER_STREAMS[s];
+      const stream = f.streams[s];
       const metric: SumMetricData = {
         descriptor: {
-          name: otlpCounterName(snap.name, stream.what),
-          description: otlpCounterDescription(snap.help, stream),
+          name: stream.name,
+          description: stream.description,
           unit: stream.unit,
-          valueType: ValueType.INT,
+          valueType: fitsInt[s] ? ValueType.INT : ValueType.DOUBLE,
         },
         aggregationTemporality: delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
         dataPointType: DataPointType.SUM,
@@ -297,7 +379,7 @@ export class RollupMetricProducer implements MetricProducer {
     }
   }
 
-  /** Series rows tracked (all rollups); bounded by the sum of the rollup budgets. */
+  /** Series rows tracked (all rollups and interfaces); bounded by the rollup and interface budgets. */
   trackedRows(): number {
     let n = 0;
     for (const rows of this.rows.values()) n += rows.size;
@@ -351,6 +433,10 @@ function rowKey(values: readonly string[]): string {
   let key = '';
   for (const v of values) key += v.length + ':' + v;
   return key;
+}
+
+function isInt64(v: number): boolean {
+  return Number.isInteger(v) && v < INT64_LIMIT;
 }
 
 function attributesOf(names: readonly string[], values: readonly string[]): Record<string, string> {
