@@ -138,6 +138,8 @@ export class FlowPipeline {
    * source addresses against a full table then costs no scan per datagram.
    */
   private noIdleExporterBefore = -Infinity;
+  /** Receive time of the datagram being decoded (for the interface counters it carries). */
+  private datagramMs = 0;
   private readonly config: FlowgaugeConfig;
   private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
@@ -169,21 +171,25 @@ export class FlowPipeline {
     this.maxExporters = options.maxExporters ?? config.limits?.maxExporters ?? 1000;
     this.exporterIdleMs = options.exporterIdleMs ?? (config.limits?.exporterIdleSeconds ?? 0) * 1000;
     this.onExporterRetired = options.onExporterRetired;
-    this.interfaces = new InterfaceCounterStore({ budget: config.interfaces?.budget });
+    this.interfaces = new InterfaceCounterStore({
+      budget: config.interfaces?.budget,
+      idleMs: (config.interfaces?.idleSeconds ?? 0) * 1000,
+    });
     this.onEnriched = options.onEnriched;
     const store = this.interfaces;
     const also = options.onInterfaceCounters;
     this.onInterfaceCounters =
       also === undefined
-        ? (c) => void store.add(c)
+        ? (c) => void store.add(c, this.datagramMs)
         : (c) => {
-            store.add(c);
+            store.add(c, this.datagramMs);
             also(c);
           };
   }
 
   /** Decodes one export datagram. Never throws for bad input: failures are counted. */
   handleDatagram(buf: Uint8Array, exporterAddress: string, nowMs: number): void {
+    this.datagramMs = nowMs;
     let entry = this.exporters.get(exporterAddress);
     if (entry === undefined) {
       if (this.exporters.size >= this.maxExporters && !this.expireIdleExporter(nowMs)) {

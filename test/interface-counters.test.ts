@@ -174,6 +174,38 @@ describe('InterfaceCounterStore: budget', () => {
     expect(store.stats()).toMatchObject({ interfaces: 3, budget: 3, records: 4, recordsOverBudget: 3 });
   });
 
+  it('with idleMs, a new interface takes the row of the one silent longest, once silent that long', () => {
+    const s = 1000;
+    const store = new InterfaceCounterStore({ budget: 2, idleMs: 60 * s });
+    const at = (agent: string, ifIndex: number, seq: number, inOctets: number, t: number) =>
+      store.add(record({ agent, ifIndex, sourceIdIndex: ifIndex, sampleSequence: seq, inOctets }), t);
+    expect(at('192.0.2.1', 1, 1, 100, 0)).toBe(true);
+    expect(at('192.0.2.1', 2, 1, 200, 0)).toBe(true);
+    expect(at('192.0.2.9', 1, 1, 900, 30 * s)).toBe(false); // nobody silent for a minute yet
+    expect(at('192.0.2.1', 2, 2, 250, 40 * s)).toBe(true);
+    // A repeated sample still says the interface is there.
+    expect(at('192.0.2.1', 2, 2, 250, 70 * s)).toBe(false);
+    expect(at('192.0.2.9', 1, 2, 950, 61 * s)).toBe(true); // 192.0.2.1/1 silent since 0: it goes
+    expect(store.snapshot().rows.map((r) => [r.exporter, r.ifIndex, r.counters[IN_BYTES]])).toEqual([
+      ['192.0.2.1', 2, 250],
+      ['192.0.2.9', 1, 950],
+    ]);
+    for (let i = 0; i < 50; i++) expect(at('198.51.100.1', i, 1, 1, 62 * s + i)).toBe(false);
+    expect(store.stats()).toMatchObject({ interfaces: 2, expired: 1, recordsOverBudget: 51 });
+    // The interface that went comes back as a new row: the device's values as they are now.
+    expect(at('192.0.2.1', 1, 5, 5000, 131 * s)).toBe(true); // 192.0.2.9/1 silent since 61 s
+    expect(store.snapshot().rows.map((r) => [r.exporter, r.ifIndex, r.counters[IN_BYTES]])).toEqual([
+      ['192.0.2.1', 1, 5000],
+      ['192.0.2.1', 2, 250],
+    ]);
+    expect(store.stats().expired).toBe(2);
+    // Without idleMs, rows are kept for good.
+    const keep = new InterfaceCounterStore({ budget: 1 });
+    keep.add(record({ ifIndex: 1, sampleSequence: 1 }), 0);
+    expect(keep.add(record({ ifIndex: 2, sampleSequence: 1 }), 1e12)).toBe(false);
+    expect(() => new InterfaceCounterStore({ idleMs: -1 })).toThrow(/idle/);
+  });
+
   it('the same ifIndex on two exporters is two interfaces', () => {
     const store = new InterfaceCounterStore({ budget: 10 });
     store.add(record({ agent: '192.0.2.1', sampleSequence: 1, inOctets: 1 }));
@@ -236,11 +268,12 @@ describe('interface exposition', () => {
 
 describe('config: interfaces.budget', () => {
   it('defaults to 2000, takes a value, and the pipeline uses it', () => {
-    expect(DEFAULT_CONFIG.interfaces).toEqual({ budget: 2000 });
-    const r = parseConfig('interfaces:\n  budget: 5\n', 'test.yaml', {});
+    expect(DEFAULT_CONFIG.interfaces).toEqual({ budget: 2000, idleSeconds: 3600 });
+    const r = parseConfig('interfaces:\n  budget: 5\n  idle_seconds: 120\n', 'test.yaml', {});
     expect(r.errors).toEqual([]);
-    expect(r.config!.interfaces).toEqual({ budget: 5 });
+    expect(r.config!.interfaces).toEqual({ budget: 5, idleSeconds: 120 });
     expect(new FlowPipeline(r.config!).interfaces.budget).toBe(5);
+    expect(new FlowPipeline(r.config!).interfaces.idleMs).toBe(120_000);
     expect(parseConfig('interfaces: { budget: 0 }\n', 'test.yaml', {}).config!.interfaces.budget).toBe(0);
   });
 
@@ -265,6 +298,23 @@ describe('through the pipeline and /metrics', () => {
     const selfMetrics = createSelfMetrics({ pipeline, listeners: () => [] }, false);
     return parseExposition(await renderMetrics(pipeline, selfMetrics, 'prometheus'));
   }
+
+  it('hands the series of an interface silent for interfaces.idle_seconds to a new one, by datagram receive time', async () => {
+    const config = { ...DEFAULT_CONFIG, interfaces: { budget: 1, idleSeconds: 60 } };
+    const pipeline = new FlowPipeline(config);
+    const send = (agent: string, sequence: number, ifIndex: number, inOctets: number, atMs: number) =>
+      pipeline.handleDatagram(datagram({ agent, sequence, samples: [counters(sequence, ifIndex, inOctets)] }), agent, atMs);
+    send('192.0.2.1', 1, 1, 1_000, 0);
+    send('192.0.2.2', 1, 2, 2_000, 30_000); // 192.0.2.1 was heard 30 s ago: no room
+    let samples = await scrape(pipeline);
+    expect(sumOf(samples, 'flow_interface_in_bytes_total', { exporter: '192.0.2.1', if_index: '1' })).toBe(1_000);
+    expect(sumOf(samples, 'flowgauge_interface_records_ignored_total', { reason: 'over_budget' })).toBe(1);
+    send('192.0.2.2', 2, 2, 2_500, 61_000);
+    samples = await scrape(pipeline);
+    expect(samples.filter((x) => x.name === 'flow_interface_in_bytes_total').map((x) => [x.labels.exporter, x.value])).toEqual([['192.0.2.2', 2_500]]);
+    expect(sumOf(samples, 'flowgauge_interface_series_expired_total')).toBe(1);
+    expect(sumOf(samples, 'flowgauge_interface_series')).toBe(1);
+  });
 
   it('feeds counter samples to the interface families and flow samples to the sampling self-metrics', async () => {
     const seen: number[] = [];

@@ -61,7 +61,7 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   histograms: structuredClone(DEFAULT_HISTOGRAMS) as FlowgaugeConfig['histograms'],
   distinct: { ...DEFAULT_DISTINCT },
   info: { ...DEFAULT_INFO },
-  interfaces: { budget: DEFAULT_INTERFACE_BUDGET },
+  interfaces: { budget: DEFAULT_INTERFACE_BUDGET, idleSeconds: 3600 },
   stateDir: './state',
   webConfigFile: '',
   ingest: { workers: 1 },

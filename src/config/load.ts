@@ -746,7 +746,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     peer_networks?: PeerNetwork[];
     rollups?: Array<{ name: string; labels: RollupLabel[]; budget: number; fallback?: RollupLabel[]; help?: string; selection?: Record<string, unknown> }>;
     rollup_selection?: Record<string, unknown>;
-    interfaces?: { budget?: number };
+    interfaces?: { budget?: number; idle_seconds?: number };
     state_dir?: string;
     web_config_file?: string;
     limits?: { max_exporters?: number; exporter_idle_seconds?: number };
@@ -804,6 +804,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
     for (const def of cfg.rollups) def.selection = { ...sharedSelection, ...def.selection };
   }
   if (r.interfaces?.budget !== undefined) cfg.interfaces.budget = r.interfaces.budget;
+  if (r.interfaces?.idle_seconds !== undefined) cfg.interfaces.idleSeconds = r.interfaces.idle_seconds;
   if (raw.otlp !== undefined) cfg.otlp = buildOtlpConfig(raw.otlp);
   applyMeasureConfig(raw, cfg);
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;

@@ -147,6 +147,12 @@ export const configSchema = {
       description: 'Interface metrics from sFlow counter samples.',
       properties: {
         budget: { type: 'integer', minimum: 0, maximum: MAX_ROLLUP_BUDGET, description: 'Interfaces (exporter, ifIndex) with series; 0 turns them off.' },
+        idle_seconds: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 31_536_000,
+          description: 'Silence after which an interface may give its series to a new one when the budget is full; 0 never.',
+        },
       },
     },
     otlp: {

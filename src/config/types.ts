@@ -142,6 +142,8 @@ export interface FlowgaugeConfig {
   interfaces: {
     /** Interfaces (exporter, ifIndex) with series; 0 turns interface metrics off. */
     budget: number;
+    /** Seconds without a sample after which an interface may give its series to a new one when the budget is full; 0 never. */
+    idleSeconds: number;
   };
   stateDir: string;
   /**

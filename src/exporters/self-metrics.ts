@@ -284,6 +284,15 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
     },
   });
   new client.Counter({
+    name: 'flowgauge_interface_series_expired_total',
+    help: 'Interface series ended to give their place to a new interface, after interfaces.idle_seconds without a sample with the budget full.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pipeline.interfaces.stats().expired);
+    },
+  });
+  new client.Counter({
     name: 'flowgauge_interface_decreases_total',
     help: 'Device interface counter values that went down: reset (counted on from zero) or wrap (32-bit wrap).',
     labelNames: ['kind'] as const,

@@ -6,7 +6,9 @@
  *
  * Beyond the budget a new interface gets no row (there is no meaningful "other" row for absolute
  * counters: summing different devices' lifetime counters into one series would go up and down as
- * interfaces came and went); its records are counted instead. Rows are kept until restart.
+ * interfaces came and went); its records are counted instead, unless the interface silent longest
+ * has sent no sample for `idleMs`: then that row goes (its series ends) and the new interface takes
+ * its place, so a fleet whose agents come and go keeps its interface metrics.
  */
 import type { InterfaceCounters } from '../decoders/sflow.js';
 
@@ -51,6 +53,11 @@ const REORDER_WINDOW = 2;
 export interface InterfaceCounterStoreOptions {
   /** Interfaces (exporter, ifIndex) with a row; 0 turns interface metrics off. Default 2000. */
   budget?: number;
+  /**
+   * With the budget full, a new interface takes the row of the interface silent longest if that
+   * one has had no sample for this long (ms); 0 (the default) never.
+   */
+  idleMs?: number;
 }
 
 /** One interface's row in a snapshot. */
@@ -82,6 +89,8 @@ export interface InterfaceCounterStats {
   resets: number;
   /** 32-bit counters that went down and were taken as a wrap at 2^32. */
   wraps: number;
+  /** Rows given up to a new interface after idleMs without a sample. */
+  expired: number;
 }
 
 class InterfaceEntry {
@@ -96,6 +105,8 @@ class InterfaceEntry {
   sourceIdType = 0;
   sourceIdIndex = 0;
   lastSequence = 0;
+  /** Time (ms) of the last sample of this interface, applied or not. */
+  lastSeenMs = 0;
 
   constructor(exporter: string, ifIndex: number) {
     this.exporter = exporter;
@@ -121,7 +132,12 @@ function increaseOf(last: number, now: number, kind: 0 | 1 | 2): number {
 
 export class InterfaceCounterStore {
   readonly budget: number;
+  readonly idleMs: number;
   private readonly byExporter = new Map<string, Map<number, InterfaceEntry>>();
+  private expired = 0;
+  private lastNowMs = 0;
+  /** No row can have been silent for idleMs before this time (no rescan per record of a flood). */
+  private noIdleRowBefore = -Infinity;
   private count = 0;
   private records = 0;
   private recordsOverBudget = 0;
@@ -133,6 +149,9 @@ export class InterfaceCounterStore {
     const budget = options.budget ?? DEFAULT_INTERFACE_BUDGET;
     if (!Number.isInteger(budget) || budget < 0) throw new Error(`interface budget must be a non-negative integer, got ${budget}`);
     this.budget = budget;
+    const idleMs = options.idleMs ?? 0;
+    if (!(idleMs >= 0 && Number.isFinite(idleMs))) throw new Error(`interface idle time must be a non-negative number of ms, got ${idleMs}`);
+    this.idleMs = idleMs;
   }
 
   /** Interfaces with a row. */
@@ -142,22 +161,27 @@ export class InterfaceCounterStore {
 
   /**
    * Applies one generic interface counter record (the decoder's reused object: nothing of it is
-   * kept). Returns false when the interface has no row (budget full) or the sample is stale.
-   * Allocates only when an interface gets its row.
+   * kept), received at `nowMs` (default: the time of the previous call, or 0). Returns false when the
+   * interface has no row (budget full) or the sample is stale. Allocates only when an interface gets
+   * its row.
    */
-  add(c: InterfaceCounters): boolean {
+  add(c: InterfaceCounters, nowMs = this.lastNowMs): boolean {
+    this.lastNowMs = nowMs;
     let rows = this.byExporter.get(c.agent);
     let e = rows?.get(c.ifIndex);
     if (e === undefined) {
-      if (this.count >= this.budget) {
+      if (this.count >= this.budget && !this.expireIdle(nowMs)) {
         this.recordsOverBudget++;
         return false;
       }
+      // expireIdle may have removed this exporter's last row, and its map with it.
+      rows = this.byExporter.get(c.agent);
       if (rows === undefined) {
         rows = new Map();
         this.byExporter.set(c.agent, rows);
       }
       e = new InterfaceEntry(c.agent, c.ifIndex);
+      e.lastSeenMs = nowMs;
       rows.set(c.ifIndex, e);
       this.count++;
       // The device's counters as they are: they count since the device's own start.
@@ -167,6 +191,7 @@ export class InterfaceCounterStore {
         e.exposed[i] = v;
       }
     } else {
+      if (nowMs > e.lastSeenMs) e.lastSeenMs = nowMs;
       if (isStale(e, c)) {
         this.recordsStale++;
         return false;
@@ -187,6 +212,29 @@ export class InterfaceCounterStore {
     e.speedBitsPerSecond = c.ifSpeed;
     e.operUp = c.ifOperUp;
     this.records++;
+    return true;
+  }
+
+  /**
+   * Frees the row of the interface silent longest, if silent for idleMs. O(rows), and only when a
+   * new interface finds the budget full and a row could qualify by now.
+   */
+  private expireIdle(nowMs: number): boolean {
+    if (!(this.idleMs > 0) || nowMs < this.noIdleRowBefore) return false;
+    let oldest: InterfaceEntry | undefined;
+    for (const rows of this.byExporter.values()) {
+      for (const e of rows.values()) if (oldest === undefined || e.lastSeenMs < oldest.lastSeenMs) oldest = e;
+    }
+    if (oldest === undefined) return false;
+    if (nowMs - oldest.lastSeenMs < this.idleMs) {
+      this.noIdleRowBefore = oldest.lastSeenMs + this.idleMs;
+      return false;
+    }
+    const rows = this.byExporter.get(oldest.exporter)!;
+    rows.delete(oldest.ifIndex);
+    if (rows.size === 0) this.byExporter.delete(oldest.exporter);
+    this.count--;
+    this.expired++;
     return true;
   }
 
@@ -220,6 +268,7 @@ export class InterfaceCounterStore {
       recordsStale: this.recordsStale,
       resets: this.resets,
       wraps: this.wraps,
+      expired: this.expired,
     };
   }
 }

@@ -281,7 +281,8 @@ export class IngestWorkerPool {
       kc.hits += s.keyCache.hits;
       kc.misses += s.keyCache.misses;
     }
-    for (const c of msg.interfaceCounters) pipeline.interfaces.add(c);
+    const now = Date.now();
+    for (const c of msg.interfaceCounters) pipeline.interfaces.add(c, now);
     if (msg.templates) {
       pipeline.restoreTemplates(msg.templates, Date.now());
       pipeline.templateGeneration++;
