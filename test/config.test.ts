@@ -145,7 +145,7 @@ describe('the example config', () => {
     expect(cfg.distinct).toEqual(DEFAULT_CONFIG.distinct);
     expect(cfg.info).toEqual(DEFAULT_CONFIG.info);
     expect(cfg.interfaces).toEqual(DEFAULT_CONFIG.interfaces);
-    expect(cfg.ingest).toEqual({ workers: 1 });
+    expect(cfg.ingest).toEqual({ workers: 1, flowKeyCacheEntries: 65536 });
     expect(cfg.limits).toEqual(DEFAULT_CONFIG.limits);
     expect(cfg.webConfigFile).toBe('');
     expect(cfg.otlp).toBeUndefined();
