@@ -52,6 +52,12 @@ describe('Prometheus and Grafana bundle', () => {
     expect(rules.status).toBe(0);
   });
 
+  it.skipIf(skip)('the alerts fire on the series they watch and only on those (promtool test rules)', () => {
+    const r = promtoolRun(['test', 'rules', path.join(repoRoot, 'prometheus', 'rules', 'flowgauge.rules.test.yml')]);
+    expect(r.out).toContain('SUCCESS');
+    expect(r.status).toBe(0);
+  });
+
   it.skipIf(skip)('every dashboard query is valid PromQL', () => {
     const exprs = dashboardExprs();
     expect(exprs.length).toBeGreaterThan(10);
