@@ -395,8 +395,15 @@ function badValue(st: DecodeState): void {
 function headerLayout(st: DecodeState, text: string, from: number, to: number): Layout | null {
   const c0 = text.charCodeAt(from);
   if (c0 < 97 || c0 > 122) return null;
+  // Data lines of a custom format can start lower case too (eni-..., i-...): look at the first token only first.
+  let firstEnd = from;
+  while (firstEnd < to) {
+    const c = text.charCodeAt(firstEnd);
+    if (c === SPACE || c === TAB || c === CR) break;
+    firstEnd++;
+  }
+  if (!KNOWN_FIELDS.has(text.slice(from, firstEnd))) return null;
   tokenize(st, text, from, to, 1 << 16);
-  if (st.tokens === 0 || !KNOWN_FIELDS.has(text.slice(st.starts[0], st.ends[0]))) return null;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
     const nameChar = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === DASH || c === SPACE || c === TAB || c === CR;
