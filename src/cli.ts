@@ -107,8 +107,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
 
   program
     .command('replay')
-    .description('read captured export datagrams (pcap/pcapng) and print the /metrics text they produce')
-    .argument('<input...>', 'capture files')
+    .description('read captured export datagrams (pcap/pcapng) or cloud flow-log files and print the /metrics text they produce')
+    .argument('<input...>', 'capture files (pcap/pcapng) or flow-log files (AWS, Azure, GCP; .gz too)')
     .option('-c, --config <file>', 'YAML config file (default: the embedded defaults)')
     .addOption(
       new Option('--format <format>', 'exposition format of the output').choices(['prometheus', 'openmetrics']).default('prometheus'),

@@ -4,6 +4,8 @@
  * decoder state; sockets and files stay in the sources.
  */
 import type { FlowgaugeConfig } from './config/types.js';
+import { decodeCloudFlowLog, type CloudKind } from './decoders/cloud-flow-log.js';
+import { createCloudDecodeCounters, type CloudDecodeCounters, type CloudDecodeOptions } from './decoders/cloud-types.js';
 import { decodeNetflowDatagram, type NetflowDecodeContext } from './decoders/netflow.js';
 import { NetflowExporterState } from './decoders/netflow-state.js';
 import {
@@ -140,6 +142,10 @@ export class FlowPipeline {
   private noIdleExporterBefore = -Infinity;
   /** Receive time of the datagram being decoded (for the interface counters it carries). */
   private datagramMs = 0;
+  /** Cloud flow logs decoded so far, per cloud: records counted, lines or entries skipped by reason. */
+  readonly cloud = new Map<CloudKind, CloudDecodeCounters>();
+  private cloudSink: ((r: FlowRecord) => void) | undefined;
+  private cloudReceivedMs = 0;
   private readonly config: FlowgaugeConfig;
   private readonly onInterfaceCounters: (c: InterfaceCounters) => void;
   private readonly sink = (r: FlowRecord): void => this.addRecord(r);
@@ -229,6 +235,28 @@ export class FlowPipeline {
     if (entry.counters.templatesReceived + entry.counters.templatesWithdrawn !== templatesBefore) {
       this.templateGeneration++;
     }
+  }
+
+  /**
+   * Decodes one cloud flow-log object of `kind` (the text of an S3 object, a blob, a batch of log
+   * entries, decompressed) and counts its records. The windows and the heavy-hitter selection
+   * follow each record's end time (flow logs arrive minutes after the traffic, in batches), or
+   * `receivedMs` for a record without one. Lines or entries that cannot be read are counted by
+   * reason in `cloud`, never thrown. Returns the records counted.
+   */
+  handleCloudFlowLog(kind: CloudKind, text: string, receivedMs: number, options?: CloudDecodeOptions): number {
+    let counters = this.cloud.get(kind);
+    if (counters === undefined) {
+      counters = createCloudDecodeCounters();
+      this.cloud.set(kind, counters);
+    }
+    const before = counters.records;
+    this.cloudReceivedMs = receivedMs;
+    decodeCloudFlowLog(kind, text, counters, this.cloudSink ??= (r) => {
+      this.enrichedReceiveTime(r.timeEndMs > 0 ? r.timeEndMs : this.cloudReceivedMs);
+      this.addRecord(r);
+    }, options);
+    return counters.records - before;
   }
 
   /** Counts a datagram refused by the exporter allowlist. */

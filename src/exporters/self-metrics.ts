@@ -283,6 +283,27 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
       this.inc({ reason: 'stale' }, s.recordsStale);
     },
   });
+  // Cloud flow logs (replay now; pollers later): records counted and lines or entries skipped.
+  new client.Counter({
+    name: 'flowgauge_cloud_records_total',
+    help: 'Flow records decoded from cloud flow logs, per cloud.',
+    labelNames: ['source'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [source, c] of pipeline.cloud) this.inc({ source }, c.records);
+    },
+  });
+  new client.Counter({
+    name: 'flowgauge_cloud_records_skipped_total',
+    help: 'Cloud flow-log lines or entries not counted, per cloud and reason (bad_format, bad_record, bad_value, no_data, unsupported).',
+    labelNames: ['source', 'reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [source, c] of pipeline.cloud) for (const [reason, n] of c.skipped) this.inc({ source, reason }, n);
+    },
+  });
   new client.Counter({
     name: 'flowgauge_interface_series_expired_total',
     help: 'Interface series ended to give their place to a new interface, after interfaces.idle_seconds without a sample with the budget full.',
