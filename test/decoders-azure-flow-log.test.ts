@@ -10,6 +10,7 @@ import { createCloudDecodeCounters, type CloudDecodeCounters } from '../src/deco
 import { Action, Direction, cloneFlowRecord, type FlowRecord } from '../src/record.js';
 import { formatAddress, formatMac } from '../src/util/address.js';
 import { corpusPath } from './helpers/corpus.js';
+import { rng } from './helpers/random-flows.js';
 
 function sample(rel: string): string {
   return readFileSync(corpusPath(`cloud/azure/${rel}`), 'utf8');
@@ -390,17 +391,6 @@ describe('bad input is counted, never thrown', () => {
 });
 
 describe('random mutations never throw', () => {
-  /** Small deterministic PRNG (mulberry32) so a failure reproduces. */
-  function rng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const seeds = [
     'msdocs/nsg-flow-log-v2-sample.json',
     'msdocs/nsg-flow-log-v1-from-flow-logs-read.json',
