@@ -5,9 +5,10 @@
  * Exit status: 0 ok, 1 configuration or usage error, 2 runtime failure. User errors print one
  * line each on stderr, never a stack trace.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_HTTP_PORT, DEFAULT_NETFLOW_PORTS, DEFAULT_SFLOW_PORT } from './config/defaults.js';
 import { ConfigLoadError, loadConfig } from './config/load.js';
+import { checkAwsFormat } from './decoders/aws-vpc-flow-log.js';
 import type { FlowgaugeConfig } from './config/types.js';
 import { createLogger, scrubSecrets } from './log.js';
 import { packageVersion } from './version.js';
@@ -113,11 +114,21 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     .addOption(
       new Option('--format <format>', 'exposition format of the output').choices(['prometheus', 'openmetrics']).default('prometheus'),
     )
+    .addOption(
+      new Option(
+        '--aws-format <fields>',
+        'field list of AWS flow logs without a header line (CloudWatch Logs delivery of a custom format), as in the flow log\'s "log record format"',
+      ).argParser((value: string) => {
+        const why = checkAwsFormat(value);
+        if (why !== undefined) throw new InvalidArgumentError(why);
+        return value;
+      }),
+    )
     .action(async (inputs: string[], _opts: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<{ config?: string; format: 'prometheus' | 'openmetrics' }>();
+      const opts = cmd.optsWithGlobals<{ config?: string; format: 'prometheus' | 'openmetrics'; awsFormat?: string }>();
       const config = await configFrom(opts.config);
       const { runReplay } = await import('./replay.js');
-      exitCode = await runReplay(config, inputs, io.stdout, opts.format);
+      exitCode = await runReplay(config, inputs, io.stdout, opts.format, { awsFormat: opts.awsFormat });
     });
 
   try {

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { detectCloudFlowLog } from './decoders/cloud-flow-log.js';
+import type { CloudDecodeOptions } from './decoders/cloud-types.js';
 import type { FlowgaugeConfig } from './config/types.js';
 import { renderMetrics } from './exporters/http-server.js';
 import { createSelfMetrics } from './exporters/self-metrics.js';
@@ -25,7 +26,7 @@ export interface ReplaySummary {
 }
 
 /** Loads every input into a pipeline; throws a clear Error for a file it cannot read. */
-export async function replayInto(pipeline: FlowPipeline, inputs: string[]): Promise<ReplaySummary> {
+export async function replayInto(pipeline: FlowPipeline, inputs: string[], cloud: CloudDecodeOptions = {}): Promise<ReplaySummary> {
   const summary: ReplaySummary = { files: 0, datagrams: 0, skippedPackets: 0, cloudRecords: 0 };
   for (const input of inputs) {
     let data: Buffer;
@@ -35,7 +36,7 @@ export async function replayInto(pipeline: FlowPipeline, inputs: string[]): Prom
       throw new Error(`cannot read ${input}: ${(err as Error).message}`);
     }
     if (!looksLikeCapture(data)) {
-      summary.cloudRecords += replayFlowLog(pipeline, input, data);
+      summary.cloudRecords += replayFlowLog(pipeline, input, data, cloud);
       summary.files++;
       continue;
     }
@@ -51,7 +52,7 @@ export async function replayInto(pipeline: FlowPipeline, inputs: string[]): Prom
 }
 
 /** Counts a cloud flow-log file; throws a clear Error when it is not one. */
-function replayFlowLog(pipeline: FlowPipeline, input: string, data: Buffer): number {
+function replayFlowLog(pipeline: FlowPipeline, input: string, data: Buffer, cloud: CloudDecodeOptions): number {
   let text: string;
   if (data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b) {
     try {
@@ -71,7 +72,7 @@ function replayFlowLog(pipeline: FlowPipeline, input: string, data: Buffer): num
     );
   }
   // Records without times of their own count at the file's replay time.
-  return pipeline.handleCloudFlowLog(kind, text, Date.now());
+  return pipeline.handleCloudFlowLog(kind, text, Date.now(), cloud);
 }
 
 function looksLikeCapture(data: Uint8Array): boolean {
@@ -85,6 +86,7 @@ export async function runReplay(
   inputs: string[],
   out: NodeJS.WritableStream,
   format: 'prometheus' | 'openmetrics' = 'prometheus',
+  cloud: CloudDecodeOptions = {},
 ): Promise<number> {
   if (inputs.length === 0) {
     process.stderr.write('flowgauge replay: give at least one capture file (pcap or pcapng) or cloud flow-log file\n');
@@ -92,7 +94,7 @@ export async function runReplay(
   }
   const pipeline = new FlowPipeline(config);
   try {
-    await replayInto(pipeline, inputs);
+    await replayInto(pipeline, inputs, cloud);
   } catch (err) {
     process.stderr.write(`flowgauge replay: ${(err as Error).message}\n`);
     return 1;

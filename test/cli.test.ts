@@ -131,6 +131,20 @@ describe('usage', () => {
     expect(b.stderr).toBe("flowgauge: missing required argument 'input' (see flowgauge --help)\n");
   });
 
+  it('replay --aws-format reads AWS CloudWatch messages in a custom format, and refuses a field list with unknown fields', async () => {
+    const file = corpusPath('cloud/aws/otel-contrib/valid_vpc_flow_cw_custom.json');
+    const plain = await run('replay', file);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain('flowgauge_cloud_records_skipped_total{source="aws",reason="bad_record"} 2');
+    const custom = await run('replay', '--aws-format', '${version} ${interface-id} ${srcaddr} ${dstaddr}', file);
+    expect(custom.code).toBe(0);
+    expect(custom.stdout).toContain('flowgauge_cloud_records_total{source="aws"} 2');
+    expect(custom.stdout).toContain('flow_exporter_flows_total{exporter="eni-1235b8ca123456789",source="aws"} 2');
+    const bad = await run('replay', '--aws-format', 'version interface-id src-address', file);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('unknown field(s) "src-address"');
+  });
+
   it('the daemon and replay stop with 1 on an invalid config, before starting anything', async () => {
     const bad = file('bad2.yaml', 'log: { level: loud }\n');
     const daemon = await run('--config', bad);

@@ -128,6 +128,20 @@ interface Layout {
   transitGateway: boolean;
 }
 
+/**
+ * Why `format` (a flow log's field list, `${name}` or `name` spelling) cannot be used, or undefined
+ * when it can: the decoder would otherwise fall back to the default format without a word.
+ */
+export function checkAwsFormat(format: string): string | undefined {
+  const names = format.replace(/\$\{([^}]*)\}/g, '$1').trim().split(/\s+/).filter((n) => n !== '');
+  if (names.length === 0) return 'the AWS flow log format is empty: give its field list, e.g. "${version} ${account-id} ${interface-id} ..."';
+  const unknown = names.filter((n) => !KNOWN_FIELDS.has(n));
+  if (unknown.length > 0) {
+    return `the AWS flow log format names unknown field(s) ${unknown.map((n) => `"${n}"`).join(', ')}; fields are AWS's names, e.g. ${AWS_DEFAULT_FORMAT}`;
+  }
+  return undefined;
+}
+
 /** Compiles a field list (header line or format string, `${name}` or `name` spelling); null when it names no field. */
 function compileLayout(format: string): Layout | null {
   const names = format.replace(/\$\{([^}]*)\}/g, '$1').trim().split(/\s+/);
