@@ -305,7 +305,8 @@ describe('the producer and the interface store', () => {
     return c;
   }
 
-  it('rows that leave the snapshot stop being reported; a returning row starts over', async () => {
+  /** A store with interfaces 1 and 2, seen through a view that can leave one of them out. */
+  function twoRowsOneHideable(): { store: InterfaceCounterStore; view: () => InterfaceCountersSnapshot; hide: (ifIndex: number) => void } {
     const store = new InterfaceCounterStore();
     store.add(record(1, 1, 1000));
     store.add(record(2, 1, 5000));
@@ -314,19 +315,24 @@ describe('the producer and the interface store', () => {
       const snap = store.snapshot();
       return { ...snap, rows: snap.rows.filter((r) => r.ifIndex !== hidden) };
     };
+    return { store, view, hide: (ifIndex) => (hidden = ifIndex) };
+  }
+
+  it('rows that leave the snapshot stop being reported; a returning row starts over', async () => {
+    const { store, view, hide } = twoRowsOneHideable();
     const pusher = makePusher(() => [], otlpConfig({ endpoint: receiver.url, temporality: 'delta' }), [], {}, undefined, view);
     try {
       await pusher.flush(); // baselines of both rows
       store.add(record(1, 2, 1600));
       store.add(record(2, 2, 5100));
-      hidden = 2;
+      hide(2);
       await pusher.flush();
       const inBytes = (i: number): ReceivedPoint[] =>
         receiver.requests[i].points.filter((p) => p.metric === 'flow_interface_in_bytes');
       expect(inBytes(1).map((p) => [p.attributes.if_index, p.value])).toEqual([['1', 600]]);
       expect(receiver.requests[1].points.some((p) => p.attributes.if_index === '2')).toBe(false);
       // Row 2 returns: a new series whose first sight is a new baseline, not an increase of 100.
-      hidden = -1;
+      hide(-1);
       store.add(record(2, 3, 5400));
       await pusher.flush();
       expect(inBytes(2)).toEqual([]);
@@ -340,20 +346,13 @@ describe('the producer and the interface store', () => {
   });
 
   it('cumulative: a returning row gets a new start (a reset point), a kept row keeps its start', async () => {
-    const store = new InterfaceCounterStore();
-    store.add(record(1, 1, 1000));
-    store.add(record(2, 1, 5000));
-    let hidden = -1;
-    const view = (): InterfaceCountersSnapshot => {
-      const snap = store.snapshot();
-      return { ...snap, rows: snap.rows.filter((r) => r.ifIndex !== hidden) };
-    };
+    const { store, view, hide } = twoRowsOneHideable();
     const pusher = makePusher(() => [], otlpConfig({ endpoint: receiver.url }), [], {}, undefined, view);
     try {
       await pusher.flush();
-      hidden = 2;
+      hide(2);
       await pusher.flush();
-      hidden = -1;
+      hide(-1);
       await pusher.flush();
       const start = (req: number, ifIndex: string): bigint =>
         receiver.requests[req].points.find((p) => p.metric === 'flow_interface_in_bytes' && p.attributes.if_index === ifIndex)!.startTimeUnixNano;
