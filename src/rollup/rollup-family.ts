@@ -461,6 +461,12 @@ export class RollupFamily implements AdmissionHost {
     // Where the record's own lookup (in add) missed; nothing below changes the trie before a return.
     const missDepth = this.missDepth;
     const missNode = this.missNode;
+    // The common overflow (a new peer of a known device): the label that folds first is the last
+    // one and the one the lookup missed, so its `other` row, if any, is in the node it reached.
+    if (missDepth === n - 1 && this.foldPositions[0] === missDepth) {
+      const sibling = missNode.get(FOLDED);
+      if (sibling !== undefined) return sibling as number;
+    }
     let prefix = n;
     while (level < n) {
       const pos = this.foldPositions[level];
