@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     'evict-after-s': { type: 'string' },
     'sketch-factor': { type: 'string' },
     'filter-factor': { type: 'string' },
+    'sketch-rate': { type: 'string' },
     'skip-shift': { type: 'boolean', default: false },
   },
 });
@@ -60,6 +61,7 @@ const selection: SelectionOptions = {
   evictAfterMs: num(args['evict-after-s'], 1000),
   sketchFactor: num(args['sketch-factor']),
   filterFactor: num(args['filter-factor']),
+  sketchRecordsPerSecond: num(args['sketch-rate']),
 };
 
 const def: RollupDefinition = { name: 'flow_peer', labels: ['device', 'peer'], budget: BUDGET };

@@ -56,7 +56,9 @@ export interface SelectionOptions {
    * Records without a row the sketch looks at per second, at most. Above this rate it sees a
    * random sample, each sampled record weighted by the inverse of the sampling probability (an
    * unbiased estimate), so a flood of new keys costs a bounded amount of sketch work. Default
-   * 50,000; Infinity disables sampling.
+   * 5,000: a key with 1/budget of the traffic is still sampled at least 5,000 / budget times a
+   * second (750 times per half-life at the flow_peer budget), whatever the flood. Infinity
+   * disables sampling.
    */
   sketchRecordsPerSecond?: number;
   /** Swaps cleared per tick at most. Default max(1, ceil(budget / 100)). */
@@ -77,7 +79,7 @@ export const SELECTION_DEFAULTS = {
   sketchFactor: 4,
   filterFactor: 1,
   tickMs: 1000,
-  sketchRecordsPerSecond: 50_000,
+  sketchRecordsPerSecond: 5_000,
 } as const;
 
 /** Bounded set of recently evicted label-set hashes, expiring in eviction order. */
