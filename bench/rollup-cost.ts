@@ -4,12 +4,15 @@
  *   heavy-hitter selection, and with first-come admission for comparison: what folding costs by
  *   itself), and for the four default rollups together, on uniform traffic (the worst case: with
  *   many keys almost every record is a key without a row of its own) and on Zipf(1.1) traffic;
+ * - the same for a bare two-level Map lookup of the rows flow_peer ended with: the floor that the
+ *   lookup of label text over budget-sized state sets, whatever the rollup does around it;
  * - memory the rollup state keeps after a full garbage collection (heap plus typed-array buffers),
  *   to show it is O(budget), not O(keys seen).
  *
- * The clock is simulated record time, so the once-a-second selection work is included. Two rates:
- * 1,000,000 records/s (a core at full load: above 50,000 records/s without a row, the sketch sees a
- * random sample) and 32,000 records/s (the sketch sees every record without a row).
+ * The clock is simulated record time, so the once-a-second selection work is included. Three
+ * rates: 1,000,000 records/s (a core at full load), 32,000 records/s (above 5,000 records/s without
+ * a row the sketch sees a random sample, at both) and 4,000 records/s (the sketch sees every record
+ * without a row).
  *
  * Times are CPU time of this process (not wall time), fastest of the passes: on a shared machine
  * that is what the rollup costs, without the time spent waiting for a core.
@@ -34,6 +37,8 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '7' },
     /** Internal: measure the retained state for this many keys in this (fresh) process. */
     memory: { type: 'string' },
+    /** Internal: measure one column in this (fresh) process. */
+    column: { type: 'string' },
   },
 });
 const RECORDS = Number(args.records);
@@ -97,6 +102,37 @@ function measure(space: KeySpace, keys: Int32Array, target: Target, perMs: numbe
   return best;
 }
 
+/**
+ * The floor under any rollup keyed by label text: the same rows as `family` holds, in a bare
+ * two-level Map (device, then peer), each record looked up, falling back to (device, other) and
+ * then to (other, other) as a fold would, and its bytes added. No budget, selection or
+ * bookkeeping: what finding the row costs once the rows are what they are.
+ */
+function bareLookup(space: KeySpace, keys: Int32Array, family: InstanceType<typeof RollupFamily>, perMs: number): number {
+  const snap = family.snapshot();
+  const root = new Map<string, Map<string, number>>();
+  snap.labelValues.forEach((v, slot) => {
+    let peers = root.get(v[0]);
+    if (peers === undefined) root.set(v[0], (peers = new Map()));
+    peers.set(v[1], slot);
+  });
+  const allOther = root.get('other')?.get('other') ?? 0;
+  const counts = new Float64Array(snap.labelValues.length);
+  return measure(
+    space,
+    keys,
+    {
+      add: (l, b) => {
+        const peers = root.get(l.device);
+        const slot = peers === undefined ? allOther : (peers.get(l.peer) ?? peers.get('other') ?? allOther);
+        counts[slot] += b;
+      },
+      advance: () => {},
+    },
+    perMs,
+  );
+}
+
 /** Cost of the benchmark loop alone (filling the labels), for reference; not subtracted. */
 function baseline(space: KeySpace, keys: Int32Array): number {
   let sink = 0;
@@ -150,47 +186,108 @@ if (args.memory !== undefined) {
 const RATES: Array<[string, number]> = [
   ['1M records/s', 1000],
   ['32k records/s', 32],
+  ['4k records/s', 4],
 ];
-const results: Record<string, number[]> = {};
-console.log(`per-record cost, CPU ns/record (fastest of ${PASSES} passes of ${RECORDS.toLocaleString('en')} records after a warm-up pass)`);
-console.log(
-  row(['distinct keys', 'traffic', 'simulated rate', 'loop alone', 'flow_peer', 'rows', 'sketch sampling', 'flow_peer, first-come', 'four default rollups']),
-);
-console.log(row(['---:', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:']));
-for (const [rateName, perMs] of RATES) {
-  for (const dist of ['uniform', 'zipf'] as const) {
-    for (const [size, devices, peers] of SIZES) {
-      const space = new KeySpace(devices, peers, SEED);
-      const keys = sequence(space, dist);
-      const family = new RollupFamily({ name: 'flow_peer', labels: ['device', 'peer'], budget: 4000 }, { selection: { seed: SEED } });
-      family.advanceTime(0);
-      const one = measure(space, keys, { add: (l, b, p, f) => family.add(l, b, p, f), advance: (t) => family.advanceTime(t) }, perMs);
-      const engine = new RollupEngine(defaultRollups(), { selection: { seed: SEED } });
-      engine.setReceiveTime(0);
-      const all = measure(space, keys, { add: (l, b, p, f) => engine.add(l, b, p, f), advance: (t) => engine.setReceiveTime(t) }, perMs);
-      const firstCome = new RollupFamily({ name: 'flow_peer', labels: ['device', 'peer'], budget: 4000 }, { policy: new FirstComeAdmission() });
-      firstCome.advanceTime(0);
-      const fc = measure(space, keys, { add: (l, b, p, f) => firstCome.add(l, b, p, f), advance: (t) => firstCome.advanceTime(t) }, perMs);
-      const base = baseline(space, keys);
-      const use = (family.policy as HeavyHitterSelection).sketchUse();
-      (results[`flow_peer, ${dist}, ${rateName}`] ??= []).push(one);
-      (results[`flow_peer first-come, ${dist}, ${rateName}`] ??= []).push(fc);
-      (results[`four rollups, ${dist}, ${rateName}`] ??= []).push(all);
-      console.log(
-        row([
-          size.toLocaleString('en'),
-          dist,
-          rateName,
-          base.toFixed(1),
-          one.toFixed(1),
-          family.stats().seriesInUse,
-          use.sampling.toFixed(3),
-          fc.toFixed(1),
-          all.toFixed(1),
-        ]),
-      );
+const COLUMNS = ['loop', 'bare', 'flow_peer', 'first_come', 'four'] as const;
+type Column = (typeof COLUMNS)[number];
+
+interface Cell {
+  rate: string;
+  dist: string;
+  size: number;
+  ns: number;
+  rows?: number;
+  sampling?: number;
+}
+
+function flowPeer(firstCome: boolean): InstanceType<typeof RollupFamily> {
+  const family = new RollupFamily(
+    { name: 'flow_peer', labels: ['device', 'peer'], budget: 4000 },
+    firstCome ? { policy: new FirstComeAdmission() } : { selection: { seed: SEED } },
+  );
+  family.advanceTime(0);
+  return family;
+}
+
+/** One column, every rate, traffic and size, in this process: one JSON line per cell. */
+function measureColumn(column: Column): void {
+  for (const [rateName, perMs] of RATES) {
+    for (const dist of ['uniform', 'zipf'] as const) {
+      for (const [size, devices, peers] of SIZES) {
+        const space = new KeySpace(devices, peers, SEED);
+        const keys = sequence(space, dist);
+        const cell: Cell = { rate: rateName, dist, size, ns: 0 };
+        if (column === 'loop') {
+          cell.ns = baseline(space, keys);
+        } else if (column === 'four') {
+          const engine = new RollupEngine(defaultRollups(), { selection: { seed: SEED } });
+          engine.setReceiveTime(0);
+          cell.ns = measure(space, keys, { add: (l, b, p, f) => engine.add(l, b, p, f), advance: (t) => engine.setReceiveTime(t) }, perMs);
+        } else {
+          const family = flowPeer(column === 'first_come');
+          cell.ns = measure(space, keys, { add: (l, b, p, f) => family.add(l, b, p, f), advance: (t) => family.advanceTime(t) }, perMs);
+          if (column === 'bare') cell.ns = bareLookup(space, keys, family, perMs);
+          cell.rows = family.stats().seriesInUse;
+          if (column === 'flow_peer') cell.sampling = (family.policy as HeavyHitterSelection).sketchUse().sampling;
+        }
+        console.log(JSON.stringify(cell));
+      }
     }
   }
+}
+
+if (args.column !== undefined) {
+  if (!(COLUMNS as readonly string[]).includes(args.column)) throw new Error(`--column must be one of ${COLUMNS.join(', ')}`);
+  measureColumn(args.column as Column);
+  process.exit(0);
+}
+
+// Each column runs in a fresh process: in one process, the first-come policy would make the
+// family's calls into its policy polymorphic, and the columns measured after it slower than the
+// daemon (where every family has the same policy) ever runs.
+const cells = new Map<Column, Cell[]>();
+for (const column of COLUMNS) {
+  const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1], `--column=${column}`, `--records=${RECORDS}`, `--passes=${PASSES}`, `--seed=${SEED}`], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  cells.set(
+    column,
+    out
+      .trim()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Cell),
+  );
+}
+const results: Record<string, number[]> = {};
+console.log(`per-record cost, CPU ns/record (fastest of ${PASSES} passes of ${RECORDS.toLocaleString('en')} records after a warm-up pass; each column in its own process)`);
+console.log(
+  row(['distinct keys', 'traffic', 'simulated rate', 'loop alone', 'bare lookup', 'flow_peer', 'rows', 'sketch sampling', 'flow_peer, first-come', 'four default rollups']),
+);
+console.log(row(['---:', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+const at = (column: Column, i: number): Cell => cells.get(column)![i];
+for (let i = 0; i < cells.get('loop')!.length; i++) {
+  const { rate, dist, size } = at('loop', i);
+  const peer = at('flow_peer', i);
+  (results[`bare lookup, ${dist}, ${rate}`] ??= []).push(at('bare', i).ns);
+  (results[`flow_peer, ${dist}, ${rate}`] ??= []).push(peer.ns);
+  (results[`flow_peer first-come, ${dist}, ${rate}`] ??= []).push(at('first_come', i).ns);
+  (results[`four rollups, ${dist}, ${rate}`] ??= []).push(at('four', i).ns);
+  console.log(
+    row([
+      size.toLocaleString('en'),
+      dist,
+      rate,
+      at('loop', i).ns.toFixed(1),
+      at('bare', i).ns.toFixed(1),
+      peer.ns.toFixed(1),
+      peer.rows ?? '',
+      (peer.sampling ?? 1).toFixed(3),
+      at('first_come', i).ns.toFixed(1),
+      at('four', i).ns.toFixed(1),
+    ]),
+  );
 }
 console.log();
 for (const [name, xs] of Object.entries(results)) {
