@@ -67,6 +67,7 @@ export const DEFAULT_CONFIG: FlowgaugeConfig = deepFreeze({
   ingest: { workers: 1 },
   limits: { maxExporters: 1000, exporterIdleSeconds: 3600 },
   log: { level: 'info' },
+  cloudFlowLogs: [],
 });
 
 /** A fresh, mutable copy of DEFAULT_CONFIG. */

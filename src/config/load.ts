@@ -17,6 +17,7 @@ import { minimumBudget } from '../rollup/rollup-family.js';
 import { defaultConfig } from './defaults.js';
 import { configSchema, LOG_LEVELS, ROLLUP_LABELS } from './schema.js';
 import type { AppRule, FlowgaugeConfig, InventoryEntry, PeerNetwork, RollupDefinition, RollupLabel, RollupSelection } from './types.js';
+import { buildCloudFlowLogSources, checkCloudFlowLogsSection } from '../sources/cloud/cloud-config.js';
 
 type PathSegment = string | number;
 
@@ -641,6 +642,7 @@ function checkSemantics(raw: Record<string, unknown>, ctx: Context): void {
   });
 
   checkOtlpSection(raw.otlp, (path, message, atKey) => ctx.errorAt(path, message, atKey));
+  checkCloudFlowLogsSection(raw.cloud_flow_logs, (path, message, atKey) => ctx.errorAt(path, message, atKey));
 
   checkMeasureConfig(raw, (path, message) => ctx.errorAt(path, message));
 
@@ -806,6 +808,7 @@ function buildConfig(raw: Record<string, unknown>): FlowgaugeConfig {
   if (r.interfaces?.budget !== undefined) cfg.interfaces.budget = r.interfaces.budget;
   if (r.interfaces?.idle_seconds !== undefined) cfg.interfaces.idleSeconds = r.interfaces.idle_seconds;
   if (raw.otlp !== undefined) cfg.otlp = buildOtlpConfig(raw.otlp);
+  if (raw.cloud_flow_logs !== undefined) cfg.cloudFlowLogs = buildCloudFlowLogSources(raw.cloud_flow_logs);
   applyMeasureConfig(raw, cfg);
   if (r.state_dir !== undefined) cfg.stateDir = r.state_dir;
   if (r.web_config_file !== undefined) cfg.webConfigFile = r.web_config_file;

@@ -6,6 +6,7 @@
  * silently ignored key.
  */
 import type { RollupLabel } from './types.js';
+import { cloudFlowLogsSchema } from '../sources/cloud/cloud-config.js';
 
 export const ROLLUP_LABELS: readonly RollupLabel[] = [
   'exporter',
@@ -258,5 +259,6 @@ export const configSchema = {
         level: { enum: [...LOG_LEVELS] },
       },
     },
+    cloud_flow_logs: cloudFlowLogsSchema,
   },
 } as const;

@@ -2,6 +2,7 @@
  * The validated configuration, as the rest of the daemon sees it (defaults applied, env expanded).
  * The YAML schema in schema.ts is the user-facing side of the same shape; keep the two in step.
  */
+import type { CloudFlowLogSource } from '../sources/cloud/cloud-config.js';
 
 export interface InventoryEntry {
   /** IP address, CIDR, or MAC address (aa:bb:cc:dd:ee:ff). */
@@ -176,6 +177,8 @@ export interface FlowgaugeConfig {
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
   /** OTLP/HTTP push of the rollups; absent = no push (see docs/otlp.md). */
   otlp?: OtlpConfig;
+  /** Cloud flow-log sources to poll (docs/cloud-flow-logs.md); none by default. */
+  cloudFlowLogs: CloudFlowLogSource[];
 }
 
 export interface OtlpTlsConfig {

@@ -5,6 +5,7 @@
 import client from 'prom-client';
 import type { SflowSourceStats } from '../decoders/sflow-state.js';
 import type { FlowPipeline } from '../pipeline.js';
+import type { CloudFlowLogPoller } from '../sources/cloud/cloud-flow-log-poller.js';
 import type { UdpListener } from '../sources/udp-listener.js';
 import { readUdpDrops } from '../sources/kernel-udp-stats.js';
 import { registerProcessMetrics } from './process-metrics.js';
@@ -13,6 +14,8 @@ export interface SelfMetricsSources {
   pipeline: FlowPipeline;
   listeners: () => UdpListener[];
   interfaceSeries?: () => number;
+  /** The cloud flow-log pollers (`cloud_flow_logs:`). */
+  cloudPollers?: () => readonly CloudFlowLogPoller[];
   /** OTLP export outcomes; given only when the OTLP push is configured. */
   otlpExports?: () => { success: number; failure: number; dropped: number } | undefined;
 }
@@ -283,7 +286,7 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
       this.inc({ reason: 'stale' }, s.recordsStale);
     },
   });
-  // Cloud flow logs (replay now; pollers later): records counted and lines or entries skipped.
+  // Cloud flow logs (pollers and replay): records counted and lines or entries skipped.
   new client.Counter({
     name: 'flowgauge_cloud_records_total',
     help: 'Flow records decoded from cloud flow logs, per cloud.',
@@ -304,6 +307,7 @@ export function createSelfMetrics(src: SelfMetricsSources, collectProcessMetrics
       for (const [source, c] of pipeline.cloud) for (const [reason, n] of c.skipped) this.inc({ source, reason }, n);
     },
   });
+  registerCloudPollerMetrics(registers, src.cloudPollers ?? (() => []));
   new client.Counter({
     name: 'flowgauge_interface_series_expired_total',
     help: 'Interface series ended to give their place to a new interface, after interfaces.idle_seconds without a sample with the budget full.',
@@ -397,4 +401,75 @@ interface RollupStatsView {
   evictedBytes?: number;
   evictedPackets?: number;
   evictedFlows?: number;
+}
+
+/** Per poller: polls, problems by reason, what it read, how far behind the newest object is. */
+function registerCloudPollerMetrics(registers: Array<client.Registry<client.RegistryContentType>>, pollers: () => readonly CloudFlowLogPoller[]): void {
+  const perPoller = (name: string, help: string, read: (p: CloudFlowLogPoller) => number, gauge = false): void => {
+    const config = {
+      name,
+      help,
+      labelNames: ['poller', 'format'] as const,
+      registers,
+    };
+    if (gauge) {
+      new client.Gauge({
+        ...config,
+        collect() {
+          this.reset();
+          for (const p of pollers()) {
+            const v = read(p);
+            if (Number.isFinite(v)) this.set({ poller: p.name, format: p.kind }, v);
+          }
+        },
+      });
+    } else {
+      new client.Counter({
+        ...config,
+        collect() {
+          this.reset();
+          for (const p of pollers()) this.inc({ poller: p.name, format: p.kind }, read(p));
+        },
+      });
+    }
+  };
+  new client.Counter({
+    name: 'flowgauge_cloud_polls_total',
+    help: 'Polls of each cloud flow-log source, by result (failure: listing or reading failed; retried at the next poll).',
+    labelNames: ['poller', 'format', 'result'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of pollers()) {
+        this.inc({ poller: p.name, format: p.kind, result: 'success' }, p.counters.polls - p.counters.failedPolls);
+        this.inc({ poller: p.name, format: p.kind, result: 'failure' }, p.counters.failedPolls);
+      }
+    },
+  });
+  new client.Counter({
+    name: 'flowgauge_cloud_poll_errors_total',
+    help: 'Problems while polling cloud flow logs, by reason (store, gzip, too_large, rewritten, checkpoint); the log says which object.',
+    labelNames: ['poller', 'format', 'reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of pollers()) for (const [reason, n] of p.counters.errors) this.inc({ poller: p.name, format: p.kind, reason }, n);
+    },
+  });
+  perPoller('flowgauge_cloud_objects_read_total', 'Flow-log objects (or new parts of grown Azure blobs) read and counted.', (p) => p.counters.objects);
+  perPoller('flowgauge_cloud_read_bytes_total', 'Bytes read from cloud storage, as stored (before gunzip).', (p) => p.counters.bytes);
+  perPoller('flowgauge_cloud_poll_records_total', 'Flow records counted from the objects each poller read.', (p) => p.counters.records);
+  perPoller('flowgauge_cloud_objects_tracked', 'Objects of the look-back window in the checkpoint.', (p) => p.counters.tracked, true);
+  perPoller(
+    'flowgauge_cloud_last_success_timestamp_seconds',
+    'End of the last poll that listed and read without a storage error (Unix seconds).',
+    (p) => p.counters.lastSuccessMs / 1000,
+    true,
+  );
+  perPoller(
+    'flowgauge_cloud_lag_seconds',
+    'Age of the newest flow-log object counted (now minus its last-modified time): how far behind the metrics are.',
+    (p) => (Date.now() - p.counters.newestObjectMs) / 1000,
+    true,
+  );
 }
