@@ -745,7 +745,7 @@ describe('the example config, commented sections switched on', () => {
       .split('\n')
       .map((l) => l.replace(/^# (?=[a-z_]+:|\s)/, '').replace(/^(\s+)# (?=selection:)/, '$1'))
       .join('\n');
-    const r = parseConfig(text, 'example', { OTLP_TOKEN: 'secret-token' });
+    const r = parseConfig(text, 'example', { OTLP_TOKEN: 'secret-token', AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' });
     expect(r.errors.map(String)).toEqual([]);
     const cfg = r.config!;
     expect(cfg.webConfigFile).toBe('/etc/flowgauge/web.yml');
@@ -755,6 +755,11 @@ describe('the example config, commented sections switched on', () => {
     expect(cfg.histograms).toEqual(DEFAULT_CONFIG.histograms.map(({ help: _help, ...h }) => h));
     expect(cfg.rollups.find((d) => d.name === 'flow_peer')!.selection!.halfLifeMs).toBe(120_000);
     expect(cfg.rollups.find((d) => d.name === 'flow_app')!.selection!.halfLifeMs).toBe(600_000);
+    expect(cfg.cloudFlowLogs.map((c) => [c.name, c.format, c.store.type, c.pollIntervalMs])).toEqual([
+      ['prod-vpc', 'aws', 's3', 60_000],
+      ['hub-vnet', 'azure', 'azure_blob', 60_000],
+      ['gke', 'gcp', 'gcs', 300_000],
+    ]);
   });
 });
 
