@@ -1,6 +1,7 @@
 /**
- * The daemon: UDP listeners -> pipeline -> rollups, served over HTTP; templates persisted in
- * state_dir; graceful shutdown on SIGTERM/SIGINT (stop listeners, save state, close HTTP).
+ * The daemon: UDP listeners and cloud flow-log pollers -> pipeline -> rollups, served over HTTP;
+ * templates and poll checkpoints persisted in state_dir; graceful shutdown on SIGTERM/SIGINT (stop
+ * listeners and pollers, save state, close HTTP).
  */
 import type { Logger } from 'pino';
 import type { FlowgaugeConfig } from './config/types.js';
@@ -10,6 +11,8 @@ import { OtlpPusher } from './exporters/otlp/otlp-pusher.js';
 import { createSelfMetrics } from './exporters/self-metrics.js';
 import { loadWebConfig, WebAccess } from './exporters/web-config.js';
 import { FlowPipeline } from './pipeline.js';
+import { CloudFlowLogPoller } from './sources/cloud/cloud-flow-log-poller.js';
+import { createFlowLogStore } from './sources/cloud/store-factory.js';
 import { createIngestPool } from './sources/ingest-workers.js';
 import { ExporterAllowlist, parseListenAddress, UdpListener } from './sources/udp-listener.js';
 import { StateFile } from './state/state-file.js';
@@ -24,6 +27,8 @@ export interface RunningDaemon {
   http: HttpServer | undefined;
   /** The OTLP push, when `otlp:` is configured and enabled. */
   otlp: OtlpPusher | undefined;
+  /** One per `cloud_flow_logs` source. */
+  cloudPollers: CloudFlowLogPoller[];
   /** Stops listeners, pushes a final OTLP export, saves state and closes HTTP; resolves when done. */
   stop(reason: string): Promise<void>;
 }
@@ -43,6 +48,24 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     const failed = pipeline.restoreTemplates(loaded.data, startedAtMs);
     logger.info({ exporters: Object.keys(loaded.data).length - failed.length, failed }, 'restored NetFlow/IPFIX templates');
   }
+
+  // Built before anything binds: a store the SDK refuses (bad credentials setting) fails the start.
+  const cloudLogger = logger.child({ component: 'cloud' });
+  const cloudPollers = config.cloudFlowLogs.map(
+    (source) =>
+      new CloudFlowLogPoller({
+        name: source.name,
+        kind: source.format,
+        store: createFlowLogStore(source.store),
+        prefixes: source.prefixes,
+        intervalMs: source.pollIntervalMs,
+        lookbackMs: source.lookbackMs,
+        decodeOptions: source.awsFormat === undefined ? {} : { awsFormat: source.awsFormat },
+        deliver: (kind, text, receivedMs, options) => pipeline.handleCloudFlowLog(kind, text, receivedMs, options),
+        stateDir: config.stateDir,
+        logger: cloudLogger,
+      }),
+  );
 
   const allowlist = new ExporterAllowlist(config.exporterAllowlist);
   const addresses = [...config.listen.netflow, ...config.listen.sflow].map(parseListenAddress);
@@ -71,6 +94,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
   const selfMetrics = createSelfMetrics({
     pipeline,
     listeners: () => listeners,
+    cloudPollers: () => cloudPollers,
     ...(otlpSettings ? { otlpExports: () => otlp?.counts } : {}),
   });
   let ready = false;
@@ -93,6 +117,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
       pipeline,
       selfMetrics,
       listeners: () => listeners,
+      cloudPollers: () => cloudPollers,
       ready: () => ready,
       version,
       startedAtMs,
@@ -123,6 +148,10 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     throw err;
   }
   ready = true;
+  for (const poller of cloudPollers) {
+    poller.start();
+    cloudLogger.info({ source: poller.name, format: poller.kind, location: poller.location }, 'polling cloud flow logs');
+  }
   if (otlpSettings) {
     otlp = new OtlpPusher({
       settings: otlpSettings,
@@ -156,6 +185,7 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
     listeners,
     http,
     otlp,
+    cloudPollers,
     stop(reason: string) {
       stopping ??= (async () => {
         logger.info({ reason }, 'shutting down');
@@ -164,6 +194,8 @@ export async function startDaemon(config: FlowgaugeConfig, logger: Logger): Prom
         // The workers' last batches are counted before the final push and the state file.
         await pool?.stop();
         await Promise.all(listeners.map((l) => l.stop()));
+        // A poll in progress is cut short; each checkpoint keeps what was counted.
+        await Promise.all(cloudPollers.map((p) => p.stop()));
         // Final push after the last datagram and before HTTP closes; bounded by the OTLP timeout.
         await otlp?.stop();
         await saveTemplates();

@@ -5,11 +5,8 @@
  * clear errors (missing container or blob, denied SAS, network failure) that leak no secret, abort,
  * and corpus flow logs read back through the store decoding to what the files decode to.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { inspect } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
@@ -24,64 +21,20 @@ import { decodeCloudFlowLog, detectCloudFlowLog } from '../src/decoders/cloud-fl
 import { createCloudDecodeCounters } from '../src/decoders/cloud-types.js';
 import { AzureBlobFlowLogStore } from '../src/sources/cloud/azure-blob-flow-log-store.js';
 import type { StoredObject } from '../src/sources/cloud/flow-log-store.js';
-import { corpusPath, repoRoot } from './helpers/corpus.js';
+import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, azuriteConnectionString, startAzurite, type RunningEmulator } from './helpers/cloud-emulators.js';
+import { corpusPath } from './helpers/corpus.js';
 
-/** Azurite's built-in account: its name and key are public, the same in every installation. */
-const ACCOUNT = 'devstoreaccount1';
-const ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const ACCOUNT = AZURITE_ACCOUNT;
+const ACCOUNT_KEY = AZURITE_ACCOUNT_KEY;
 const CONTAINER = 'insights-logs-networksecuritygroupflowevent';
 /** The blocks Network Watcher writes around the records of a PT1H.json. */
 const HEADER = '{"records":[';
 const FOOTER = ']}';
 
-let azurite: ChildProcess | undefined;
-let workDir = '';
+let azurite: RunningEmulator | undefined;
 let accountUrl = '';
 let connectionString = '';
 let admin: ContainerClient;
-
-/** Starts Azurite on port 0 and resolves with the port it prints once listening. */
-function startAzurite(): Promise<number> {
-  const main = path.join(repoRoot, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js');
-  workDir = mkdtempSync(path.join(tmpdir(), 'flowgauge-azurite-'));
-  const child = spawn(
-    process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', '0', '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--silent'],
-    { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  azurite = child;
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`Azurite did not start within 60 s: ${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Azurite exited with ${code} before listening: ${output}`));
-    });
-  });
-}
-
-async function stopAzurite(): Promise<void> {
-  const child = azurite;
-  azurite = undefined;
-  if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (workDir !== '') rmSync(workDir, { recursive: true, force: true });
-}
 
 /** A port nothing listens on: bound, then closed. */
 function closedPort(): Promise<number> {
@@ -97,14 +50,16 @@ function closedPort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const port = await startAzurite();
-  accountUrl = `http://127.0.0.1:${port}/${ACCOUNT}`;
-  connectionString = `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};BlobEndpoint=${accountUrl};`;
+  azurite = await startAzurite();
+  accountUrl = azurite.url;
+  connectionString = azuriteConnectionString(accountUrl);
   admin = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(CONTAINER);
   await admin.create();
 }, 90_000);
 
-afterAll(stopAzurite, 30_000);
+afterAll(async () => {
+  await azurite?.stop();
+}, 30_000);
 
 function store(extra: { pageSize?: number; container?: string } = {}): AzureBlobFlowLogStore {
   return new AzureBlobFlowLogStore({ container: extra.container ?? CONTAINER, connectionString, pageSize: extra.pageSize });

@@ -6,10 +6,8 @@
  * credential chain, and AWS flow-log samples from the corpus uploaded as S3 delivers them (.log.gz)
  * decoding to the same records as the files themselves.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -21,43 +19,23 @@ import type { StoredObject } from '../src/sources/cloud/flow-log-store.js';
 import { S3FlowLogStore, type S3FlowLogStoreOptions } from '../src/sources/cloud/s3-flow-log-store.js';
 import { corpusPath } from './helpers/corpus.js';
 import { waitFor } from './helpers/daemon.js';
-import { freeTcpPort, PeerProcess } from './helpers/peers.js';
+import { S3RVER_CREDENTIALS, startS3rver, type RunningEmulator } from './helpers/cloud-emulators.js';
+import { freeTcpPort } from './helpers/peers.js';
 
 const BUCKET = 'flowlogs';
-/** s3rver's built-in key pair: static and fake, nothing to do with any AWS account. */
-const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const CREDENTIALS = S3RVER_CREDENTIALS;
 
 let workDir = '';
-let s3rver: PeerProcess | undefined;
+let s3rver: RunningEmulator | undefined;
 let endpoint = '';
 let uploader: S3Client;
 const stores: S3FlowLogStore[] = [];
 const servers: http.Server[] = [];
 
-/** s3rver on a free loopback port; a port taken between the probe and the bind gets another try. */
-async function startS3rver(dataDir: string): Promise<{ process: PeerProcess; port: number }> {
-  const bin = path.join(path.dirname(createRequire(import.meta.url).resolve('s3rver/package.json')), 'bin', 's3rver.js');
-  for (let attempt = 1; ; attempt++) {
-    const port = await freeTcpPort();
-    // s3rver builds its continuation tokens with DES, which OpenSSL 3 only has in its legacy provider:
-    // without it every truncated listing answers 500.
-    const child = spawn(
-      process.execPath,
-      ['--openssl-legacy-provider', bin, '-d', dataDir, '-a', '127.0.0.1', '-p', String(port), '--silent', '--configure-bucket', BUCKET],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const proc = new PeerProcess('s3rver', child);
-    await waitFor(() => /S3rver listening/.test(proc.output) || !proc.running, 45_000, 's3rver to start');
-    if (proc.running) return { process: proc, port };
-    if (attempt >= 3) throw new Error(`s3rver did not start:\n${proc.output}`);
-  }
-}
-
 beforeAll(async () => {
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'flowgauge-s3rver-'));
-  const started = await startS3rver(path.join(workDir, 'data'));
-  s3rver = started.process;
-  endpoint = `http://127.0.0.1:${started.port}`;
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'flowgauge-s3-store-'));
+  s3rver = await startS3rver([BUCKET]);
+  endpoint = s3rver.url;
   uploader = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: CREDENTIALS });
 }, 60_000);
 
@@ -68,7 +46,7 @@ afterAll(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  await s3rver?.stop('SIGTERM', 5_000);
+  await s3rver?.stop();
   if (workDir !== '') rmSync(workDir, { recursive: true, force: true });
 });
 

@@ -13,6 +13,7 @@ import { renderInterfaceMetrics } from './interface-exposition.js';
 import type { SelfMetrics } from './self-metrics.js';
 import { buildStatus } from './status.js';
 import { peerOf, tlsServerOptions, type WebAccess } from './web-config.js';
+import type { CloudFlowLogPoller } from '../sources/cloud/cloud-flow-log-poller.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   pipeline: FlowPipeline;
   selfMetrics: SelfMetrics;
   listeners: () => UdpListener[];
+  /** Cloud flow-log pollers, for /status. */
+  cloudPollers?: () => readonly CloudFlowLogPoller[];
   ready: () => boolean;
   version: string;
   startedAtMs: number;
@@ -129,7 +132,13 @@ export class HttpServer {
       }
       case '/status':
       case '/api/v1/status': {
-        const status = buildStatus(this.options.pipeline, this.options.listeners(), this.options.version, this.options.startedAtMs);
+        const status = buildStatus(
+          this.options.pipeline,
+          this.options.listeners(),
+          this.options.version,
+          this.options.startedAtMs,
+          this.options.cloudPollers?.() ?? [],
+        );
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify(status, null, 2));
         return;

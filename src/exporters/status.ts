@@ -1,8 +1,9 @@
 /**
- * The status document served at /status: listeners, exporters with their protocols, templates and
- * counters, and each rollup's budget use. It names no file paths and no configuration values.
+ * The status document served at /status: listeners, cloud flow-log pollers, exporters with their
+ * protocols, templates and counters, and each rollup's budget use. It names no file paths and no configuration values.
  */
 import type { FlowPipeline } from '../pipeline.js';
+import type { CloudFlowLogPoller } from '../sources/cloud/cloud-flow-log-poller.js';
 import type { UdpListener } from '../sources/udp-listener.js';
 
 export interface StatusDocument {
@@ -33,6 +34,19 @@ export interface StatusDocument {
     foldedRecords: number;
   }>;
   drops: Record<string, number>;
+  /** Cloud flow-log sources by their configured name (not their bucket or credentials). */
+  cloudPollers: Array<{
+    poller: string;
+    format: string;
+    polls: number;
+    failedPolls: number;
+    objects: number;
+    records: number;
+    trackedObjects: number;
+    lastSuccess: string | null;
+    newestObject: string | null;
+    errors: Record<string, number>;
+  }>;
 }
 
 export function buildStatus(
@@ -40,6 +54,7 @@ export function buildStatus(
   listeners: UdpListener[],
   version: string,
   startedAtMs: number,
+  cloudPollers: readonly CloudFlowLogPoller[] = [],
 ): StatusDocument {
   return {
     version,
@@ -90,5 +105,21 @@ export function buildStatus(
       })),
     ],
     drops: { ...pipeline.drops },
+    cloudPollers: cloudPollers.map((p) => ({
+      poller: p.name,
+      format: p.kind,
+      polls: p.counters.polls,
+      failedPolls: p.counters.failedPolls,
+      objects: p.counters.objects,
+      records: p.counters.records,
+      trackedObjects: p.counters.tracked,
+      lastSuccess: isoOrNull(p.counters.lastSuccessMs),
+      newestObject: isoOrNull(p.counters.newestObjectMs),
+      errors: Object.fromEntries(p.counters.errors),
+    })),
   };
+}
+
+function isoOrNull(ms: number): string | null {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
 }
