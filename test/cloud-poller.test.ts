@@ -129,6 +129,21 @@ describe('CloudFlowLogPoller', () => {
     expect(p.counters.objects).toBe(2);
   });
 
+  it('counts a large object piece by piece, with the same totals as decoding it whole', async () => {
+    const [header, ...rows] = awsText('valid_vpc_flow_log_multi.log').trimEnd().split('\n');
+    const big = [header, ...Array.from({ length: 60_000 }, (_, i) => rows[i % rows.length])].join('\n') + '\n';
+    expect(big.length).toBeGreaterThan(5 * 1024 * 1024);
+    const store = new MemoryStore();
+    store.put(`${PREFIX}2026/11/28/big.log.gz`, gzipSync(big));
+    const { deliver, totals } = collector();
+    const p = poller(store, deliver);
+    await p.pollOnce();
+    expect(totals.deliveries).toBeGreaterThan(1);
+    const want = direct('aws', big);
+    expect({ records: totals.records, bytes: totals.bytes, packets: totals.packets }).toEqual(want);
+    expect(p.counters).toMatchObject({ objects: 1, records: want.records });
+  });
+
   it('keeps its checkpoint across a restart: nothing read twice, new objects read', async () => {
     const store = new MemoryStore();
     const a = awsText('valid_vpc_flow_log.log');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { AWS_DEFAULT_FORMAT, decodeAwsVpcFlowLog } from '../src/decoders/aws-vpc-flow-log.js';
+import { AWS_DEFAULT_FORMAT, decodeAwsVpcFlowLog, splitAwsFlowLogText } from '../src/decoders/aws-vpc-flow-log.js';
 import { createCloudDecodeCounters, type CloudDecodeCounters, type CloudDecodeOptions } from '../src/decoders/cloud-types.js';
 import { Action, cloneFlowRecord, Direction, type FlowRecord } from '../src/record.js';
 import { formatAddress } from '../src/util/address.js';
@@ -629,5 +629,50 @@ describe('size', () => {
     expect(bytes).toBe(47_100_000);
     expect(metas.size).toBe(1);
     expect(ms).toBeLessThan(3000);
+  });
+});
+
+describe('splitAwsFlowLogText', () => {
+  const multi = readFileSync(corpusPath('cloud/aws/otel-contrib/valid_vpc_flow_log_multi.log'), 'utf8');
+  const [header, ...rows] = multi.trimEnd().split('\n');
+
+  function decodeAll(texts: string[], options?: CloudDecodeOptions): { records: number; bytes: number; skipped: string } {
+    const counters = createCloudDecodeCounters();
+    let bytes = 0;
+    for (const t of texts) decodeAwsVpcFlowLog(t, counters, (r) => (bytes += r.bytes), options);
+    return { records: counters.records, bytes, skipped: JSON.stringify([...counters.skipped].sort()) };
+  }
+
+  it('cuts a large object at line ends, each piece after the first led by the header, and decodes to the same totals', () => {
+    // 20,000 records: the sample's rows over and over.
+    const big = [header, ...Array.from({ length: 20_000 }, (_, i) => rows[i % rows.length])].join('\n') + '\n';
+    const pieces = splitAwsFlowLogText(big, 64 * 1024);
+    expect(pieces.length).toBeGreaterThan(10);
+    for (const p of pieces) expect(p.startsWith(`${header}\n`)).toBe(true);
+    // Apart from the repeated header lines, the pieces are the text.
+    expect(pieces.map((p, i) => (i === 0 ? p : p.slice(header.length + 1))).join('')).toBe(big);
+    expect(decodeAll(pieces)).toEqual(decodeAll([big]));
+  });
+
+  it('carries a later header of concatenated objects into the pieces after it, and adds none to text without one', () => {
+    const other = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction';
+    const row2 = '2 123456789010 eni-1235b8ca123456789 10.0.0.1 10.0.0.2 443 49152 6 10 8000 1620140661 1620140721 ACCEPT OK egress';
+    const concatenated = [header, ...rows, ...rows, other, ...Array.from({ length: 3000 }, () => row2)].join('\n') + '\n';
+    const pieces = splitAwsFlowLogText(concatenated, 8 * 1024);
+    expect(pieces[pieces.length - 1].startsWith(`${other}\n`)).toBe(true);
+    expect(decodeAll(pieces)).toEqual(decodeAll([concatenated]));
+
+    const headless = Array.from({ length: 3000 }, () => rows.find((r) => r.endsWith(' OK'))!).join('\n');
+    const headlessPieces = splitAwsFlowLogText(headless, 8 * 1024);
+    expect(headlessPieces.length).toBeGreaterThan(1);
+    expect(headlessPieces.join('')).toBe(headless);
+    expect(decodeAll(headlessPieces)).toEqual(decodeAll([headless]));
+    expect(decodeAll([headless]).records).toBe(3000);
+  });
+
+  it('keeps JSON payloads and small text whole', () => {
+    const cw = readFileSync(corpusPath('cloud/aws/otel-contrib/valid_vpc_flow_cw.json'), 'utf8');
+    expect(splitAwsFlowLogText(cw, 16)).toEqual([cw]);
+    expect(splitAwsFlowLogText(multi, multi.length)).toEqual([multi]);
   });
 });

@@ -532,6 +532,57 @@ function decodeMessage(st: DecodeState, message: string, layout: Layout): void {
  * payload, already decompressed). Emits through `sink` one reused record (copy what you keep);
  * never throws for bad input: bad lines are counted in `counters.skipped` and skipped.
  */
+/** Whether a line is a flow-log header (as the decoder reads one): field names only, the first a known one. */
+function isHeaderLine(text: string, from: number, to: number): boolean {
+  const c0 = text.charCodeAt(from);
+  if (c0 < 97 || c0 > 122) return false;
+  // Data lines can start lower case too (eni-...): the first token decides most lines cheaply.
+  let firstEnd = from;
+  while (firstEnd < to && text.charCodeAt(firstEnd) !== SPACE && text.charCodeAt(firstEnd) !== TAB && text.charCodeAt(firstEnd) !== CR) firstEnd++;
+  if (!KNOWN_FIELDS.has(text.slice(from, firstEnd))) return false;
+  return text
+    .slice(from, to)
+    .trim()
+    .split(/[ \t]+/)
+    .every((t) => /^[a-z0-9][a-z0-9-]*$/.test(t));
+}
+
+/**
+ * Cuts S3-delivery text into pieces of about `maxChars` at line ends, so that a caller can decode
+ * a large object piece by piece (and let other work run in between) with the same result as
+ * decoding it whole: every piece after the first starts with the header line in force where it
+ * begins (the object's own, or a later one of concatenated objects), if there is one. JSON
+ * (CloudWatch Logs payloads) and text within `maxChars` come back whole.
+ */
+export function splitAwsFlowLogText(text: string, maxChars: number): string[] {
+  if (text.length <= maxChars) return [text];
+  let lead = 0;
+  while (lead < text.length && (text.charCodeAt(lead) === SPACE || text.charCodeAt(lead) === 10 || text.charCodeAt(lead) === CR || text.charCodeAt(lead) === TAB)) lead++;
+  const c = text.charCodeAt(lead);
+  if (c === 0x7b || c === 0x5b) return [text];
+  const pieces: string[] = [];
+  let header: string | undefined;
+  let from = 0;
+  while (from < text.length) {
+    let to = Math.min(text.length, from + maxChars);
+    if (to < text.length) {
+      const nl = text.indexOf('\n', to - 1);
+      to = nl < 0 ? text.length : nl + 1;
+    }
+    const piece = text.slice(from, to);
+    pieces.push(header === undefined ? piece : `${header}\n${piece}`);
+    // The header in force after this piece: its last header line, else the one before.
+    for (let line = from; line < to; ) {
+      let end = text.indexOf('\n', line);
+      if (end < 0 || end > to) end = to;
+      if (isHeaderLine(text, line, end)) header = text.slice(line, end).replace(/\r$/, '');
+      line = end + 1;
+    }
+    from = to;
+  }
+  return pieces;
+}
+
 export function decodeAwsVpcFlowLog(text: string, counters: CloudDecodeCounters, sink: RecordSink, options?: CloudDecodeOptions): void {
   const st = new DecodeState(counters, sink);
   const layout = (options?.awsFormat !== undefined ? compileLayout(options.awsFormat) : null) ?? DEFAULT_LAYOUT;

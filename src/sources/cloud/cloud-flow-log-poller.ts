@@ -16,6 +16,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
+import { splitAwsFlowLogText } from '../../decoders/aws-vpc-flow-log.js';
 import type { CloudKind } from '../../decoders/cloud-flow-log.js';
 import type { CloudDecodeOptions } from '../../decoders/cloud-types.js';
 import { StateFile } from '../../state/state-file.js';
@@ -88,6 +89,8 @@ interface CheckpointData {
 }
 
 const DEFAULT_MAX_OBJECT_BYTES = 512 * 1024 * 1024;
+/** About 30,000 AWS records: tens of milliseconds of decoding at a time. */
+const DELIVERY_PIECE_CHARS = 4 * 1024 * 1024;
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
 
@@ -237,7 +240,14 @@ export class CloudFlowLogPoller {
       const footer = grows ? recordsFooterOffset(bytes) : -1;
       counted = footer >= 0 ? footer : bytes.length;
     }
-    const records = this.options.deliver(this.kind, text, this.clock(), this.options.decodeOptions ?? {});
+    let records = 0;
+    const pieces = this.kind === 'aws' ? splitAwsFlowLogText(text, DELIVERY_PIECE_CHARS) : [text];
+    for (let i = 0; i < pieces.length; i++) {
+      // A large object is counted piece by piece, with the event loop free in between (UDP
+      // receive, scrapes), instead of in one long stall.
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      records += this.options.deliver(this.kind, pieces[i], this.clock(), this.options.decodeOptions ?? {});
+    }
     this.counters.records += records;
     this.counters.objects++;
     if (!(object.lastModifiedMs <= this.counters.newestObjectMs)) this.counters.newestObjectMs = object.lastModifiedMs;
