@@ -178,6 +178,26 @@ describe('cloud_flow_logs in the daemon', () => {
     ]);
   }, 120_000);
 
+  it('counts cloud flow logs on the main thread when ingest workers decode the UDP side', async () => {
+    const text = readFileSync(corpusPath('cloud/aws/otel-contrib/valid_vpc_flow_log_ecs.log'), 'utf8');
+    const want = totals('aws', text);
+    expect(want.records).toBeGreaterThan(0);
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'workers/ecs.log', Body: text }));
+    const config = cloudConfig();
+    const daemon = await startTestDaemon({
+      ingest: { workers: 2 },
+      cloudFlowLogs: [{ ...config.cloudFlowLogs![0], name: 'with-workers', prefixes: ['workers/'] }],
+    });
+    daemons.push(daemon);
+    await waitFor(() => daemon.cloudPollers[0].counters.objects === 1, 30_000, 'the object to be read');
+    const samples = await scrape(daemon.httpUrl);
+    expect(sumOf(samples, 'flow_exporter_bytes_total', { source: 'aws' })).toBe(want.bytes);
+    // Nothing else arrives in this daemon: every family sums to the object's totals.
+    for (const family of ['flow_device', 'flow_app', 'flow_peer']) expect(sumOf(samples, `${family}_bytes_total`), family).toBe(want.bytes);
+    expect(sumOf(samples, 'flow_exporter_flows_total', { source: 'aws' })).toBe(want.records);
+    expect(sumOf(samples, 'flowgauge_cloud_records_total', { source: 'aws' })).toBe(want.records);
+  }, 60_000);
+
   it('reports a missing bucket as a failed poll with a reason, and keeps serving', async () => {
     const config = cloudConfig();
     const daemon = await startTestDaemon({
