@@ -518,8 +518,32 @@ describe('credentials', () => {
     for (const m of [message(notJson), message(external)]) expect(m).not.toContain('PRIVATE KEY');
 
     const serviceAccount = path.join(dir, 'sa.json');
-    writeFileSync(serviceAccount, JSON.stringify({ type: 'service_account', client_email: 'r@p.iam.gserviceaccount.com', private_key: secret }));
-    expect(() => store({ keyFilename: serviceAccount })).not.toThrow();
+    writeFileSync(
+      serviceAccount,
+      JSON.stringify({ type: 'service_account', project_id: 'flows-project', client_email: 'r@p.iam.gserviceaccount.com', private_key: secret }),
+    );
+    const warnings: unknown[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => warnings.push(args);
+    let sa: GcsFlowLogStore;
+    try {
+      sa = store({ keyFilename: serviceAccount, projectId: undefined });
+    } finally {
+      console.warn = warn;
+    }
+    // Signed as the key's service account, read-only, in the key's project; no deprecation noise.
+    const storage = (sa as unknown as { bucket: { storage: { projectId?: string; authClient: { cachedCredential?: { email?: string; scopes?: string[] } } } } }).bucket.storage;
+    expect(storage.projectId).toBe('flows-project');
+    expect(storage.authClient.cachedCredential?.email).toBe('r@p.iam.gserviceaccount.com');
+    expect(storage.authClient.cachedCredential?.scopes).toEqual(['https://www.googleapis.com/auth/devstorage.read_only']);
+    expect(warnings).toEqual([]);
+
+    const user = path.join(dir, 'user.json');
+    writeFileSync(user, JSON.stringify({ type: 'authorized_user', client_id: 'id', client_secret: 'shh', refresh_token: 'rt' }));
+    expect(() => store({ keyFilename: user })).not.toThrow();
+    const incomplete = path.join(dir, 'incomplete.json');
+    writeFileSync(incomplete, JSON.stringify({ type: 'service_account', private_key: secret }));
+    expect(message(incomplete)).toBe(`GCS key file ${incomplete} has no "client_email"`);
     expect(stub.requests.length).toBe(0);
   });
 });

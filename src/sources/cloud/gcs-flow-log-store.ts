@@ -8,6 +8,7 @@
  * here (`decompress: false`); the caller's gunzip sees what the writer wrote.
  */
 import { Storage, type Bucket, type StorageOptions } from '@google-cloud/storage';
+import { JWT, UserRefreshClient } from 'google-auth-library';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FlowLogStore, StoredObject } from './flow-log-store.js';
@@ -86,8 +87,13 @@ export class GcsFlowLogStore implements FlowLogStore {
     const storageOptions: StorageOptions = {};
     if (options.projectId !== undefined) storageOptions.projectId = options.projectId;
     if (options.keyFilename !== undefined) {
-      checkKeyFile(options.keyFilename);
-      storageOptions.keyFilename = options.keyFilename;
+      // A client built from the parsed key, rather than the SDK's keyFilename (which the auth
+      // library now warns about on every start).
+      storageOptions.authClient = authClientFromKeyFile(options.keyFilename);
+      if (options.projectId === undefined) {
+        const project = (JSON.parse(readFileSync(options.keyFilename, 'utf8')) as { project_id?: unknown }).project_id;
+        if (typeof project === 'string') storageOptions.projectId = project;
+      }
     }
     if (options.maxRetries !== undefined) {
       if (!Number.isInteger(options.maxRetries) || options.maxRetries < 0) {
@@ -198,6 +204,24 @@ const KEY_FILE_TYPES = new Set(['service_account', 'authorized_user']);
  * fetch URLs or run programs named in the file: those belong in GOOGLE_APPLICATION_CREDENTIALS,
  * where the operator sets them knowingly.
  */
+/** Read-only access to objects: all a poller needs. */
+const READ_ONLY_SCOPE = 'https://www.googleapis.com/auth/devstorage.read_only';
+
+/** The credentials of a checked key file: a service-account JWT client or a user refresh client. */
+function authClientFromKeyFile(file: string): JWT | UserRefreshClient {
+  checkKeyFile(file);
+  const key = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const text = (name: string): string => {
+    const v = key[name];
+    if (typeof v !== 'string' || v === '') throw new Error(`GCS key file ${file} has no "${name}"`);
+    return v;
+  };
+  if (key.type === 'service_account') {
+    return new JWT({ email: text('client_email'), key: text('private_key'), keyId: typeof key.private_key_id === 'string' ? key.private_key_id : undefined, scopes: [READ_ONLY_SCOPE] });
+  }
+  return new UserRefreshClient({ clientId: text('client_id'), clientSecret: text('client_secret'), refreshToken: text('refresh_token') });
+}
+
 function checkKeyFile(file: string): void {
   let text: string;
   try {
