@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { appendedRecordsDocument, recordsFooterOffset } from '../src/sources/cloud/growing-json-records.js';
 import { checkPrefixTemplate, expandPrefixTemplate } from '../src/sources/cloud/prefix-template.js';
@@ -57,5 +58,31 @@ describe('growing Azure flow-log blobs', () => {
     // Not growth: rewritten content.
     expect(appendedRecordsDocument(enc('"records":[]}'))).toBeUndefined();
     expect(appendedRecordsDocument(enc(',{"a":2}'))).toBeUndefined();
+  });
+
+  it('reading each growth from where the footer began yields every record exactly once, whatever the records hold', () => {
+    const record = fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.string({ maxLength: 12 }), fc.integer(), fc.constant(']}')), { maxKeys: 4 });
+    fc.assert(
+      fc.property(fc.array(fc.array(record, { maxLength: 4 }), { minLength: 1, maxLength: 6 }), fc.boolean(), (growths, pretty) => {
+        const all: unknown[] = [];
+        let blob = Buffer.from('{"records":[]}');
+        let offset = recordsFooterOffset(blob);
+        const seen: unknown[] = [];
+        for (const batch of growths) {
+          // Append the batch before the footer, as a re-committed block list does.
+          const blocks = batch.map((r, i) => (all.length + i === 0 ? '' : ',') + (pretty ? JSON.stringify(r, null, 1) : JSON.stringify(r)));
+          all.push(...batch);
+          const footerAt = recordsFooterOffset(blob);
+          blob = Buffer.concat([blob.subarray(0, footerAt), Buffer.from(blocks.join('')), Buffer.from(pretty ? ']\n}\n' : ']}')]);
+          const appended = appendedRecordsDocument(blob.subarray(offset));
+          expect(appended).toBeDefined();
+          seen.push(...(JSON.parse(appended!.text) as { records: unknown[] }).records);
+          offset += appended!.footerOffset;
+        }
+        expect(seen).toEqual(all);
+        expect(JSON.parse(blob.toString()).records).toEqual(all);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
