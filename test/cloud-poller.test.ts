@@ -266,6 +266,25 @@ describe('CloudFlowLogPoller', () => {
     expect(p.counters.failedPolls).toBe(2);
   });
 
+  it('skips an object whose counting fails unexpectedly, once, and goes on with the others', async () => {
+    const store = new MemoryStore();
+    const a = awsText('valid_vpc_flow_log.log');
+    store.put(`${PREFIX}a.log`, a);
+    store.put(`${PREFIX}b.log`, `${a}\n# poison`);
+    const { deliver: count, totals } = collector();
+    const deliver: FlowLogDelivery = (kind, text, ms, options) => {
+      if (text.includes('# poison')) throw new TypeError('a defect in counting');
+      return count(kind, text, ms, options);
+    };
+    const p = poller(store, deliver, { prefixes: [PREFIX] });
+    await p.pollOnce();
+    await p.pollOnce();
+    expect(totals.records).toBe(direct('aws', a).records);
+    expect(p.counters.errors.get('decode')).toBe(1);
+    expect(p.counters).toMatchObject({ failedPolls: 0, tracked: 2 });
+    expect(store.reads.filter((r) => r.key.endsWith('b.log'))).toHaveLength(1);
+  });
+
   it('sets a corrupt checkpoint file aside and reads the window again', async () => {
     writeFileSync(path.join(stateDir, 'cloud-test-vpc.json'), '{"kind": "flowgauge-cloud-checkpoint", "version": 1, "data": ');
     const store = new MemoryStore();

@@ -448,7 +448,7 @@ function registerCloudPollerMetrics(registers: Array<client.Registry<client.Regi
   });
   new client.Counter({
     name: 'flowgauge_cloud_poll_errors_total',
-    help: 'Problems while polling cloud flow logs, by reason (store, gzip, too_large, rewritten, checkpoint); the log says which object.',
+    help: 'Problems while polling cloud flow logs, by reason (store, gzip, too_large, rewritten, checkpoint, decode); the log says which object.',
     labelNames: ['poller', 'format', 'reason'] as const,
     registers,
     collect() {

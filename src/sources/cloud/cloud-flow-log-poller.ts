@@ -14,7 +14,8 @@
  *   poll, and an object that failed is read again then (the checkpoint only moves past what was
  *   counted).
  */
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { splitAwsFlowLogText } from '../../decoders/aws-vpc-flow-log.js';
 import type { CloudKind } from '../../decoders/cloud-flow-log.js';
@@ -43,7 +44,7 @@ export interface CloudFlowLogPollerOptions {
   stateDir?: string;
   logger?: Logger;
   clock?: () => number;
-  /** Largest object (stored or decompressed) read at once; larger ones are skipped and counted. Default 512 MiB. */
+  /** Largest object (stored or decompressed) read at once; larger ones are skipped and counted. Default 256 MiB. */
   maxObjectBytes?: number;
 }
 
@@ -57,8 +58,10 @@ export type CloudPollErrorReason =
   | 'too_large'
   /** An object whose content changed in a way that is not growth: not read again, to count nothing twice. */
   | 'rewritten'
-  /** The checkpoint file could not be written. */
-  | 'checkpoint';
+  /** The checkpoint file could not be read or written. */
+  | 'checkpoint'
+  /** Counting an object failed unexpectedly (a defect, logged with the object's key); it is skipped. */
+  | 'decode';
 
 export interface CloudPollerCounters {
   polls: number;
@@ -88,9 +91,11 @@ interface CheckpointData {
   objects: Record<string, Tracked>;
 }
 
-const DEFAULT_MAX_OBJECT_BYTES = 512 * 1024 * 1024;
+/** Well below V8's longest string (about 2^29 characters), which the text of an object must fit. */
+const DEFAULT_MAX_OBJECT_BYTES = 256 * 1024 * 1024;
 /** About 30,000 AWS records: tens of milliseconds of decoding at a time. */
 const DELIVERY_PIECE_CHARS = 4 * 1024 * 1024;
+const gunzipAsync = promisify(gunzip);
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
 
@@ -219,7 +224,8 @@ export class CloudFlowLogPoller {
     let counted: number;
     if (offset === 0 && bytes.length >= 2 && bytes[0] === GZIP_MAGIC_0 && bytes[1] === GZIP_MAGIC_1) {
       try {
-        text = gunzipSync(bytes, { maxOutputLength: this.maxObjectBytes }).toString('utf8');
+        // In the thread pool: a large object does not hold up the event loop while it inflates.
+        text = (await gunzipAsync(bytes, { maxOutputLength: this.maxObjectBytes })).toString('utf8');
       } catch (err) {
         this.remember(object, object.size);
         this.fail('gzip', new Error(`${object.key}: ${(err as Error).message}`), {});
@@ -242,11 +248,20 @@ export class CloudFlowLogPoller {
     }
     let records = 0;
     const pieces = this.kind === 'aws' ? splitAwsFlowLogText(text, DELIVERY_PIECE_CHARS) : [text];
-    for (let i = 0; i < pieces.length; i++) {
-      // A large object is counted piece by piece, with the event loop free in between (UDP
-      // receive, scrapes), instead of in one long stall.
-      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      records += this.options.deliver(this.kind, pieces[i], this.clock(), this.options.decodeOptions ?? {});
+    try {
+      for (let i = 0; i < pieces.length; i++) {
+        // A large object is counted piece by piece, with the event loop free in between (UDP
+        // receive, scrapes), instead of in one long stall.
+        if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        records += this.options.deliver(this.kind, pieces[i], this.clock(), this.options.decodeOptions ?? {});
+      }
+    } catch (err) {
+      // Decoders count bad input instead of throwing, so this is a defect: the object is skipped
+      // rather than read (and partly counted) again at every poll.
+      this.counters.records += records;
+      this.remember(object, counted);
+      this.fail('decode', err, { key: object.key });
+      return true;
     }
     this.counters.records += records;
     this.counters.objects++;
