@@ -169,6 +169,15 @@ export class KeySpace {
     labels.peer = this.peers[Math.floor(key / d)];
   }
 
+  /** Index of a device or peer value in its pool, or -1 (e.g. for "other"). */
+  deviceNumber(device: string): number {
+    return this.deviceIndex.get(device) ?? -1;
+  }
+
+  peerNumber(peer: string): number {
+    return this.peerIndex.get(peer) ?? -1;
+  }
+
   /** The key index of a (device, peer) row, or -1 for folded rows. */
   keyOf(device: string, peer: string): number {
     const d = this.deviceIndex.get(device);
