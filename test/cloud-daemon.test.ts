@@ -198,9 +198,10 @@ describe('cloud_flow_logs in the daemon', () => {
     expect(sumOf(samples, 'flowgauge_cloud_records_total', { source: 'aws' })).toBe(want.records);
   }, 60_000);
 
-  it('reports a missing bucket as a failed poll with a reason, and keeps serving', async () => {
+  it('reports a missing bucket as a failed poll with a reason, and keeps serving (a poller with no UDP listener)', async () => {
     const config = cloudConfig();
     const daemon = await startTestDaemon({
+      listen: { http: '127.0.0.1:0', netflow: [], sflow: [] },
       cloudFlowLogs: [{ ...config.cloudFlowLogs![0], name: 'missing', store: { type: 's3', bucket: 'no-such-bucket', region: 'us-east-1', endpoint: s3rver!.url, forcePathStyle: true, ...S3RVER_CREDENTIALS } }],
     });
     daemons.push(daemon);
@@ -210,6 +211,8 @@ describe('cloud_flow_logs in the daemon', () => {
     expect(sumOf(samples, 'flowgauge_cloud_poll_errors_total', { poller: 'missing', reason: 'store' })).toBeGreaterThanOrEqual(1);
     expect(samples.some((s) => s.name === 'flowgauge_cloud_last_success_timestamp_seconds' && s.labels.poller === 'missing')).toBe(false);
     expect((await fetch(`${daemon.httpUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${daemon.httpUrl}/readyz`)).status).toBe(200);
+    expect(daemon.listeners).toEqual([]);
   }, 60_000);
 });
 

@@ -220,6 +220,52 @@ describe('deploy/', () => {
       for (const p of [...udp.spec.ports, ...metrics.spec.ports]) expect(names.has(p.targetPort)).toBe(true);
     });
 
+    describe('the cloud poller (deploy/cloud-poller)', () => {
+      const dir = path.join(deployDir, 'cloud-poller');
+      const own = new Map<string, Manifest>();
+      for (const file of yamlFiles(dir)) {
+        if (path.basename(file) !== 'kustomization.yaml') own.set(path.basename(file), parseFile(file)[0] as Manifest);
+      }
+      const find = (kind: string): Manifest => [...own.values()].find((m) => m.kind === kind)!;
+
+      it('lists its manifests in its kustomization, all in the flowgauge namespace', () => {
+        const k = parseYaml(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[]; namespace: string };
+        expect([...k.resources].sort()).toEqual([...own.keys()].sort());
+        expect(k.namespace).toBe('flowgauge');
+        for (const [file, m] of own) expect(m.metadata?.namespace, file).toBe('flowgauge');
+      });
+
+      it('embeds a config with cloud sources and no UDP listeners, which the config parser accepts', () => {
+        const result = parseConfig(find('ConfigMap').data!['flowgauge.yaml'], 'cloud-poller configmap', {});
+        expect(result.errors.map(String)).toEqual([]);
+        const config = result.config!;
+        expect(config.listen).toEqual({ http: `0.0.0.0:${DEFAULT_HTTP_PORT}`, netflow: [], sflow: [] });
+        expect(config.cloudFlowLogs.length).toBeGreaterThan(0);
+        expect(config.stateDir).toBe('/var/lib/flowgauge');
+      });
+
+      it('runs one pod with its own identity, its checkpoints on a claimed volume, and is not in the UDP Service', () => {
+        const sts = find('StatefulSet');
+        expect(sts.spec.replicas).toBe(1);
+        const pod = sts.spec.template.spec;
+        expect(pod.serviceAccountName).toBe(find('ServiceAccount').metadata!.name);
+        const c = pod.containers[0];
+        const mounts = Object.fromEntries(c.volumeMounts.map((m: any) => [m.mountPath, m.name]));
+        expect(sts.spec.volumeClaimTemplates.map((v: any) => v.metadata.name)).toContain(mounts['/var/lib/flowgauge']);
+        expect(pod.volumes.find((v: any) => v.name === mounts['/etc/flowgauge']).configMap.name).toBe(find('ConfigMap').metadata!.name);
+        expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http-metrics' });
+        expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+        expect(sts.spec.selector.matchLabels).toMatchObject(find('Service').spec.selector);
+        // The collectors' Services must not select the poller (it has no UDP listener).
+        const labels = sts.spec.template.metadata.labels;
+        for (const name of ['flowgauge-flows', 'flowgauge-metrics']) {
+          const selector = byKind('Service', name).spec.selector as Record<string, string>;
+          expect(Object.entries(selector).every(([k, v]) => labels[k] === v), name).toBe(false);
+        }
+        expect(find('Service').spec.ports).toEqual([{ name: 'http-metrics', port: DEFAULT_HTTP_PORT, targetPort: 'http-metrics', protocol: 'TCP' }]);
+      });
+    });
+
     it.skipIf(kubectl === undefined)('kubectl kustomize renders the kustomization', () => {
       const r = spawnSync(kubectl!, ['kustomize', k8sDir], { encoding: 'utf8' });
       expect(r.stderr).toBe('');
