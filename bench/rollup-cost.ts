@@ -80,6 +80,14 @@ function sequence(space: KeySpace, dist: 'uniform' | 'zipf'): Int32Array {
   return keys;
 }
 
+/** The fastest of PASSES timed passes, after one warm-up pass. */
+function fastestPass(pass: () => number): number {
+  pass();
+  let best = Number.POSITIVE_INFINITY;
+  for (let p = 0; p < PASSES; p++) best = Math.min(best, pass());
+  return best;
+}
+
 /** CPU ns per record, fastest of the timed passes after one warm-up pass; the clock advances 1 ms every `perMs` records. */
 function measure(space: KeySpace, keys: Int32Array, target: Target, perMs: number): number {
   const labels = space.labels();
@@ -97,10 +105,7 @@ function measure(space: KeySpace, keys: Int32Array, target: Target, perMs: numbe
     const used = process.cpuUsage(t0);
     return ((used.user + used.system) * 1000) / keys.length;
   };
-  pass();
-  let best = Number.POSITIVE_INFINITY;
-  for (let p = 0; p < PASSES; p++) best = Math.min(best, pass());
-  return best;
+  return fastestPass(pass);
 }
 
 /**
@@ -184,10 +189,7 @@ function bareNumericLookup(space: KeySpace, keys: Int32Array, family: InstanceTy
     const used = process.cpuUsage(t0);
     return ((used.user + used.system) * 1000) / keys.length;
   };
-  pass();
-  let best = Number.POSITIVE_INFINITY;
-  for (let p = 0; p < PASSES; p++) best = Math.min(best, pass());
-  return best;
+  return fastestPass(pass);
 }
 
 /** Cost of the benchmark loop alone (filling the labels), for reference; not subtracted. */

@@ -11,10 +11,9 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/defaults.js';
 import type { FlowgaugeConfig } from '../src/config/types.js';
-import { decodeCloudFlowLog, type CloudKind } from '../src/decoders/cloud-flow-log.js';
-import { createCloudDecodeCounters } from '../src/decoders/cloud-types.js';
 import type { RunningDaemon } from '../src/daemon.js';
 import { azuriteConnectionString, S3RVER_CREDENTIALS, startAzurite, startS3rver, type RunningEmulator } from './helpers/cloud-emulators.js';
+import { decodedTotals } from './helpers/cloud-decode.js';
 import { corpusPath } from './helpers/corpus.js';
 import { startTestDaemon, waitFor } from './helpers/daemon.js';
 import { parseExposition, sumOf, type Sample } from './helpers/exposition.js';
@@ -41,16 +40,7 @@ afterAll(async () => {
   await Promise.all([s3rver?.stop(), azurite?.stop()]);
 }, 60_000);
 
-function totals(kind: CloudKind, text: string): { records: number; bytes: number; packets: number } {
-  const t = { records: 0, bytes: 0, packets: 0 };
-  const c = createCloudDecodeCounters();
-  decodeCloudFlowLog(kind, text, c, (r) => {
-    t.bytes += r.bytes;
-    t.packets += r.packets;
-  });
-  t.records = c.records;
-  return t;
-}
+const totals = decodedTotals;
 
 function utcDate(ms: number): string {
   const d = new Date(ms);

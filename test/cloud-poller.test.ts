@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeCloudFlowLog, type CloudKind } from '../src/decoders/cloud-flow-log.js';
+import { decodeCloudFlowLog } from '../src/decoders/cloud-flow-log.js';
 import { createCloudDecodeCounters } from '../src/decoders/cloud-types.js';
 import { CloudFlowLogPoller, type FlowLogDelivery } from '../src/sources/cloud/cloud-flow-log-poller.js';
 import type { FlowLogStore, StoredObject } from '../src/sources/cloud/flow-log-store.js';
+import { decodedTotals } from './helpers/cloud-decode.js';
 import { corpusPath } from './helpers/corpus.js';
 
 const HOUR = 3_600_000;
@@ -66,16 +67,7 @@ function collector(): { deliver: FlowLogDelivery; totals: { records: number; byt
 }
 
 /** What decoding the text directly gives. */
-function direct(kind: CloudKind, text: string): { records: number; bytes: number; packets: number } {
-  const t = { records: 0, bytes: 0, packets: 0 };
-  const c = createCloudDecodeCounters();
-  decodeCloudFlowLog(kind, text, c, (r) => {
-    t.bytes += r.bytes;
-    t.packets += r.packets;
-  });
-  t.records = c.records;
-  return t;
-}
+const direct = decodedTotals;
 
 const awsText = (name: string): string => readFileSync(corpusPath(`cloud/aws/otel-contrib/${name}`), 'utf8');
 
